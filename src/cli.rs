@@ -1,0 +1,54 @@
+//! The command line (DESIGN.md §2), as clap definitions only.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vigie",
+    version,
+    about = "Watches news feeds and alerts on keyword rules"
+)]
+pub struct Cli {
+    /// The config file.
+    #[arg(
+        long,
+        global = true,
+        env = "VIGIE_CONFIG",
+        default_value = "/etc/vigie/vigie.toml"
+    )]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: poll each source at its interval and deliver alerts
+    /// until SIGTERM or SIGINT.
+    Run,
+    /// Poll every source once, deliver, and exit.
+    Once {
+        /// Print what would alert; record and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Poll only this source.
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Validate the config; print every error with file:line:col.
+    Check,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Table,
+    /// One JSON document, for scripts.
+    Json,
+}

@@ -1,0 +1,179 @@
+//! Config errors that point into the file: `file:line:col`, the offending
+//! line with a caret under the spot, and a hint when one helps.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// One problem found in the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Byte range in the file; `None` for problems with no place (an
+    /// unreadable file).
+    pub span: Option<Range<usize>>,
+    /// Where in the schema: `sources.un-news.interval`.
+    pub path: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl ConfigError {
+    pub fn new(
+        span: Option<Range<usize>>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        ConfigError {
+            span,
+            path: path.into(),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// A key that exists in DESIGN.md but whose feature has not landed yet.
+    pub fn not_supported(span: Range<usize>, path: impl Into<String>, what: &str) -> Self {
+        ConfigError::new(Some(span), path, format!("{what} is not supported yet"))
+            .hint("remove this key; vigie refuses keys it would otherwise ignore")
+    }
+}
+
+/// Every error found in one config file, ready to print.
+#[derive(Debug, Clone)]
+pub struct Diagnostics {
+    pub file: PathBuf,
+    pub text: String,
+    pub errors: Vec<ConfigError>,
+}
+
+impl std::error::Error for Diagnostics {}
+
+impl Diagnostics {
+    /// `(line, column)`, both from 1, of a byte offset; the column counts
+    /// characters, as editors do.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        line_col(&self.text, offset)
+    }
+}
+
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = text[line_start..offset].chars().count() + 1;
+    (line, col)
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = display_path(&self.file);
+        for (n, error) in self.errors.iter().enumerate() {
+            if n > 0 {
+                writeln!(f)?;
+            }
+            render(f, &file, &self.text, error)?;
+        }
+        let count = self.errors.len();
+        write!(
+            f,
+            "\n{count} error{} in {file}",
+            if count == 1 { "" } else { "s" }
+        )
+    }
+}
+
+fn display_path(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn render(f: &mut fmt::Formatter<'_>, file: &str, text: &str, error: &ConfigError) -> fmt::Result {
+    let subject = if error.path.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", error.path)
+    };
+    let Some(span) = error.span.clone() else {
+        writeln!(f, "error: {file}: {subject}{}", error.message)?;
+        if let Some(hint) = &error.hint {
+            writeln!(f, "  = hint: {hint}")?;
+        }
+        return Ok(());
+    };
+    let (line, col) = line_col(text, span.start);
+    writeln!(f, "error: {file}:{line}:{col}: {subject}{}", error.message)?;
+    let line_text = text.lines().nth(line - 1).unwrap_or("");
+    let gutter = line.to_string().len();
+    // The caret covers the span, but never past the end of its first line.
+    let start = floor_char_boundary(text, span.start.min(text.len()));
+    let end = floor_char_boundary(text, span.end.min(text.len()));
+    let rest_of_line = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let width = text[start..end.min(rest_of_line).max(start)]
+        .chars()
+        .count()
+        .max(1);
+    writeln!(f, "{:gutter$} |", "")?;
+    writeln!(f, "{line} | {line_text}")?;
+    writeln!(
+        f,
+        "{:gutter$} | {}{}",
+        "",
+        " ".repeat(col - 1),
+        "^".repeat(width)
+    )?;
+    if let Some(hint) = &error.hint {
+        writeln!(f, "{:gutter$} = hint: {hint}", "")?;
+    }
+    Ok(())
+}
+
+/// The valid name nearest to a misspelled one, if any is near enough.
+pub fn nearest<'a>(wrong: &str, valid: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    valid
+        .into_iter()
+        .map(|v| (strsim::jaro_winkler(wrong, v), v))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, v)| v)
+}
+
+/// Turns a serde/toml error into a `ConfigError`, adding a "did you mean"
+/// hint to unknown keys and a readable message to the shapes serde words
+/// poorly.
+pub fn from_toml(error: &toml::de::Error, path: &str) -> ConfigError {
+    let message = error.message().trim().to_string();
+    let span = error.span();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (unknown, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let valid: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let mut err = ConfigError::new(span, path, format!("unknown key \"{unknown}\""));
+        err = match nearest(unknown, valid.iter().copied()) {
+            Some(near) => err.hint(format!("did you mean \"{near}\"?")),
+            None if !valid.is_empty() => err.hint(format!("valid keys: {}", valid.join(", "))),
+            None => err,
+        };
+        return err;
+    }
+    if message.contains("untagged enum RawSecret") {
+        return ConfigError::new(span, path, "invalid secret").hint(
+            "write the value itself, or { env = \"NAME\" }, { file = \"PATH\" } or { credential = \"NAME\" }",
+        );
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let key = rest.split('`').next().unwrap_or(rest);
+        return ConfigError::new(span, path, format!("missing key \"{key}\""));
+    }
+    ConfigError::new(span, path, message)
+}

@@ -1,0 +1,1152 @@
+//! The config: TOML text → raw serde types ([`raw`]) → [`validate`] →
+//! the checked [`Config`] that the rest of vigie reads. Every problem is
+//! collected, not just the first, and points at `file:line:col`.
+
+pub mod defaults;
+pub mod diag;
+pub mod raw;
+mod secret;
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use lettre::message::Mailbox;
+use secrecy::SecretString;
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+use url::Url;
+
+pub use diag::{ConfigError, Diagnostics};
+use raw::{RawDaemon, RawNotifier, RawRule, RawSource, S};
+
+use crate::rules::{Matcher, RuleSpec};
+
+/// The validated config. Nothing downstream sees an unchecked value.
+#[derive(Debug)]
+pub struct Config {
+    pub file: PathBuf,
+    pub daemon: Daemon,
+    pub sources: Vec<Source>,
+    /// In file order; `rules[i]` is `matcher.rules()[i]`.
+    pub rules: Vec<Rule>,
+    pub notifiers: Vec<Notifier>,
+    /// Every rule compiled into one matcher.
+    pub matcher: Arc<Matcher>,
+}
+
+impl Config {
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    pub fn notifier(&self, name: &str) -> Option<&Notifier> {
+        self.notifiers.iter().find(|n| n.name == name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    /// SQLite file; default `$STATE_DIRECTORY/vigie.db`, else `./vigie.db`.
+    pub state: PathBuf,
+    /// Default poll interval; default 10 minutes.
+    pub interval: Duration,
+    /// Default `vigie/VERSION (feed watcher)`.
+    pub user_agent: String,
+    /// Fetches in flight, all hosts; default 16.
+    pub concurrency: usize,
+    /// Fetches in flight to one host; default 2.
+    pub per_host: usize,
+    /// One request, connect to last byte; default 30 s.
+    pub timeout: Duration,
+    /// Decoded bytes of one response; default 15 MiB.
+    pub max_body: u64,
+    /// What the first poll of a new source alerts on; default baseline.
+    pub first_run: FirstRun,
+    /// Articles published longer ago never alert; default: no limit.
+    pub max_age: Option<Duration>,
+}
+
+/// What the first successful poll of a source alerts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstRun {
+    /// Record what is there, alert on nothing (the default): adding a source
+    /// must not flood anyone with its back catalogue.
+    Baseline,
+    /// Alert on every matching article.
+    Alert,
+    /// Alert only on the N newest articles.
+    Latest(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub url: Url,
+    pub kind: SourceKind,
+    pub interval: Duration,
+    pub tags: Vec<String>,
+    /// Language hint for articles whose feed does not say.
+    pub language: Option<String>,
+    /// How to read dates written without an offset; `None` is UTC.
+    pub timezone: Option<Tz>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Detect from the content (only feeds are read so far).
+    Auto,
+    Feed,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    /// Notifier names, all known.
+    pub notify: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    pub name: String,
+    pub kind: NotifierKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum NotifierKind {
+    Webhook(Webhook),
+    Email(Email),
+}
+
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    /// A secret: webhook URLs often carry their token.
+    pub url: SecretString,
+    pub headers: Vec<(String, SecretString)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub to: Vec<Mailbox>,
+    pub from: Mailbox,
+    /// minijinja template of the subject; default [`defaults::EMAIL_SUBJECT`].
+    pub subject: String,
+    pub smtp: Smtp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    StartTls,
+    Tls,
+    None,
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read config {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(Box<Diagnostics>),
+}
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path).map_err(|d| LoadError::Invalid(Box::new(d)))
+}
+
+/// Validates config text; `file` is only used in messages.
+pub fn parse(text: &str, file: &Path) -> Result<Config, Diagnostics> {
+    let mut v = Validator::default();
+    let config = v.run(text, file);
+    match config {
+        Some(config) if v.errors.is_empty() => Ok(config),
+        _ => {
+            let mut errors = v.errors;
+            errors.sort_by_key(|e| e.span.as_ref().map_or(0, |s| s.start));
+            Err(Diagnostics {
+                file: file.to_path_buf(),
+                text: text.to_string(),
+                errors,
+            })
+        }
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    errors: Vec<ConfigError>,
+}
+
+type Entries<'a> = Vec<(String, Range<usize>, toml::Spanned<DeValue<'a>>)>;
+
+impl Validator {
+    fn run(&mut self, text: &str, file: &Path) -> Option<Config> {
+        let (root, syntax) = DeTable::parse_recoverable(text);
+        if !syntax.is_empty() {
+            for e in &syntax {
+                self.errors.push(ConfigError::new(
+                    e.span(),
+                    "",
+                    e.message().trim().to_string(),
+                ));
+            }
+            return None;
+        }
+        let mut daemon_raw = None;
+        let mut sources_raw = Vec::new();
+        let mut rules_raw = Vec::new();
+        let mut notifiers_raw = Vec::new();
+        for (key, value) in root.get_ref().iter() {
+            let name = key.get_ref().as_ref();
+            match name {
+                "daemon" => daemon_raw = self.deserialize::<RawDaemon>(value.clone(), "daemon"),
+                "sources" => sources_raw = self.named(value, "sources"),
+                "rules" => rules_raw = self.named(value, "rules"),
+                "notifiers" => notifiers_raw = self.named(value, "notifiers"),
+                other => {
+                    let mut err = ConfigError::new(
+                        Some(key.span()),
+                        "",
+                        format!("unknown table \"{other}\""),
+                    );
+                    if let Some(near) = diag::nearest(other, raw::TOP_KEYS.iter().copied()) {
+                        err = err.hint(format!("did you mean \"{near}\"?"));
+                    } else {
+                        err = err.hint("valid tables: daemon, sources, rules, notifiers");
+                    }
+                    self.errors.push(err);
+                }
+            }
+        }
+
+        let daemon = self.daemon(daemon_raw.unwrap_or_default());
+        let mut sources = Vec::new();
+        for (name, span, value) in sources_raw {
+            let path = format!("sources.{name}");
+            if let Some(raw) = self.deserialize::<RawSource>(value, &path)
+                && let Some(source) = self.source(name, span, raw, &path, daemon.as_ref())
+            {
+                sources.push(source);
+            }
+        }
+        let mut notifiers = Vec::new();
+        for (name, span, value) in notifiers_raw {
+            let path = format!("notifiers.{name}");
+            if let Some(raw) = self.deserialize::<RawNotifier>(value, &path)
+                && let Some(notifier) = self.notifier(name, span, raw, &path)
+            {
+                notifiers.push(notifier);
+            }
+        }
+        let mut rules = Vec::new();
+        let mut specs = Vec::new();
+        for (name, span, value) in rules_raw {
+            let path = format!("rules.{name}");
+            if let Some(raw) = self.deserialize::<RawRule>(value, &path)
+                && let Some((rule, spec)) = self.rule(name, span, raw, &path, &sources, &notifiers)
+            {
+                rules.push(rule);
+                specs.push(spec);
+            }
+        }
+        if sources.is_empty() && self.errors.is_empty() {
+            self.errors.push(
+                ConfigError::new(None, "sources", "no source is configured")
+                    .hint("add a [sources.NAME] table with a url"),
+            );
+        }
+        let matcher = match Matcher::new(specs) {
+            Ok(m) => m,
+            Err(e) => {
+                self.errors
+                    .push(ConfigError::new(None, "rules", e.to_string()));
+                return None;
+            }
+        };
+        Some(Config {
+            file: file.to_path_buf(),
+            daemon: daemon?,
+            sources,
+            rules,
+            notifiers,
+            matcher: Arc::new(matcher),
+        })
+    }
+
+    fn deserialize<T: for<'de> Deserialize<'de>>(
+        &mut self,
+        value: toml::Spanned<DeValue<'_>>,
+        path: &str,
+    ) -> Option<T> {
+        match T::deserialize(ValueDeserializer::from(value)) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.errors.push(diag::from_toml(&e, path));
+                None
+            }
+        }
+    }
+
+    /// The entries of a table of named tables (`[sources.NAME]`).
+    fn named<'a>(&mut self, value: &toml::Spanned<DeValue<'a>>, path: &str) -> Entries<'a> {
+        let Some(table) = value.get_ref().as_table() else {
+            self.errors.push(ConfigError::new(
+                Some(value.span()),
+                path,
+                format!("expected tables such as [{path}.NAME]"),
+            ));
+            return Vec::new();
+        };
+        table
+            .iter()
+            .map(|(k, v)| (k.get_ref().to_string(), k.span(), v.clone()))
+            .collect()
+    }
+
+    fn err(&mut self, span: Range<usize>, path: &str, message: impl Into<String>) {
+        self.errors
+            .push(ConfigError::new(Some(span), path, message));
+    }
+
+    fn duration(&mut self, value: &S<String>, path: &str) -> Option<Duration> {
+        match humantime::parse_duration(value.get_ref()) {
+            Ok(d) if d.is_zero() => {
+                self.err(value.span(), path, "must be longer than zero");
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.errors.push(
+                    ConfigError::new(Some(value.span()), path, format!("invalid duration: {e}"))
+                        .hint("write it like \"90s\", \"10m\", \"1h\" or \"7d\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn positive(&mut self, value: &S<i64>, path: &str) -> Option<usize> {
+        match usize::try_from(*value.get_ref()) {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                self.err(value.span(), path, "must be a whole number above zero");
+                None
+            }
+        }
+    }
+
+    fn daemon(&mut self, raw: RawDaemon) -> Option<Daemon> {
+        let before = self.errors.len();
+        let state = match &raw.state {
+            Some(s)
+                if s.get_ref().starts_with("postgres://")
+                    || s.get_ref().starts_with("postgresql://") =>
+            {
+                self.errors.push(ConfigError::not_supported(
+                    s.span(),
+                    "daemon.state",
+                    "PostgreSQL state",
+                ));
+                PathBuf::new()
+            }
+            Some(s) if s.get_ref().trim().is_empty() => {
+                self.err(s.span(), "daemon.state", "the state path is empty");
+                PathBuf::new()
+            }
+            Some(s) => PathBuf::from(s.get_ref()),
+            None => match std::env::var_os("STATE_DIRECTORY") {
+                // systemd may pass several directories separated by colons.
+                Some(dirs) => {
+                    let dirs = dirs.to_string_lossy().to_string();
+                    PathBuf::from(dirs.split(':').next().unwrap_or(".")).join(defaults::STATE_FILE)
+                }
+                None => PathBuf::from(defaults::STATE_FILE),
+            },
+        };
+        for (value, path, what) in [
+            (
+                &raw.listen,
+                "daemon.listen",
+                "the health and metrics listener",
+            ),
+            (&raw.errors_to, "daemon.errors_to", "error notifications"),
+            (
+                &raw.stale_after,
+                "daemon.stale_after",
+                "stale-source detection",
+            ),
+        ] {
+            if let Some(v) = value {
+                self.errors
+                    .push(ConfigError::not_supported(v.span(), path, what));
+            }
+        }
+        let interval = match &raw.interval {
+            Some(v) => self.interval(v, "daemon.interval"),
+            None => Some(defaults::INTERVAL),
+        };
+        let user_agent = match &raw.user_agent {
+            Some(v) if v.get_ref().trim().is_empty() || v.get_ref().contains(['\r', '\n']) => {
+                self.err(v.span(), "daemon.user_agent", "must be one non-empty line");
+                None
+            }
+            Some(v) => Some(v.get_ref().clone()),
+            None => Some(defaults::user_agent()),
+        };
+        let concurrency = raw
+            .concurrency
+            .as_ref()
+            .map_or(Some(defaults::CONCURRENCY), |v| {
+                self.positive(v, "daemon.concurrency")
+            });
+        let per_host = raw.per_host.as_ref().map_or(Some(defaults::PER_HOST), |v| {
+            self.positive(v, "daemon.per_host")
+        });
+        let timeout = raw.timeout.as_ref().map_or(Some(defaults::TIMEOUT), |v| {
+            self.duration(v, "daemon.timeout")
+        });
+        let max_body = match &raw.max_body {
+            Some(v) => match parse_size(v.get_ref()) {
+                Some(n) if n > 0 => Some(n),
+                _ => {
+                    self.errors.push(
+                        ConfigError::new(Some(v.span()), "daemon.max_body", "invalid size")
+                            .hint("write it like \"15MiB\", \"500KB\" or a number of bytes"),
+                    );
+                    None
+                }
+            },
+            None => Some(defaults::MAX_BODY),
+        };
+        let first_run = match &raw.first_run {
+            Some(v) => self.first_run(v),
+            None => Some(FirstRun::Baseline),
+        };
+        let max_age = raw
+            .max_age
+            .as_ref()
+            .map(|v| self.duration(v, "daemon.max_age"));
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Daemon {
+            state,
+            interval: interval?,
+            user_agent: user_agent?,
+            concurrency: concurrency?,
+            per_host: per_host?,
+            timeout: timeout?,
+            max_body: max_body?,
+            first_run: first_run?,
+            max_age: max_age.flatten(),
+        })
+    }
+
+    fn interval(&mut self, v: &S<String>, path: &str) -> Option<Duration> {
+        let d = self.duration(v, path)?;
+        if d < defaults::MIN_INTERVAL {
+            self.err(
+                v.span(),
+                path,
+                "an interval below one second would hammer the site",
+            );
+            return None;
+        }
+        Some(d)
+    }
+
+    fn first_run(&mut self, v: &S<String>) -> Option<FirstRun> {
+        let text = v.get_ref().as_str();
+        let parsed = match text {
+            "baseline" => Some(FirstRun::Baseline),
+            "alert" => Some(FirstRun::Alert),
+            _ => text
+                .strip_prefix("latest:")
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .filter(|n| *n > 0)
+                .map(FirstRun::Latest),
+        };
+        if parsed.is_none() {
+            self.errors.push(
+                ConfigError::new(
+                    Some(v.span()),
+                    "daemon.first_run",
+                    format!("invalid first_run \"{text}\""),
+                )
+                .hint("one of \"baseline\", \"alert\", \"latest:N\" (N ≥ 1)"),
+            );
+        }
+        parsed
+    }
+
+    fn source(
+        &mut self,
+        name: String,
+        name_span: Range<usize>,
+        raw: RawSource,
+        path: &str,
+        daemon: Option<&Daemon>,
+    ) -> Option<Source> {
+        let before = self.errors.len();
+        if name.trim().is_empty() {
+            self.err(name_span, path, "a source name cannot be empty");
+        }
+        let url = self.http_url(&raw.url, &format!("{path}.url"));
+        let kind = match raw.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
+            None | Some(("auto", _)) => SourceKind::Auto,
+            Some(("feed", _)) => SourceKind::Feed,
+            Some(("html", span)) => {
+                self.errors.push(ConfigError::not_supported(
+                    span,
+                    format!("{path}.kind"),
+                    "kind = \"html\"",
+                ));
+                SourceKind::Auto
+            }
+            Some((other, span)) => {
+                self.errors.push(
+                    ConfigError::new(
+                        Some(span),
+                        format!("{path}.kind"),
+                        format!("unknown kind \"{other}\""),
+                    )
+                    .hint("one of \"auto\", \"feed\", \"html\""),
+                );
+                SourceKind::Auto
+            }
+        };
+        if let Some(html) = &raw.html {
+            self.errors.push(ConfigError::not_supported(
+                html.span(),
+                format!("{path}.html"),
+                "HTML extraction settings",
+            ));
+        }
+        let interval = match &raw.interval {
+            Some(v) => self.interval(v, &format!("{path}.interval")),
+            None => daemon.map(|d| d.interval),
+        };
+        let mut tags = Vec::new();
+        for tag in raw.tags.iter().flatten() {
+            if tag.get_ref().trim().is_empty() {
+                self.err(tag.span(), &format!("{path}.tags"), "a tag cannot be empty");
+            } else {
+                tags.push(tag.get_ref().clone());
+            }
+        }
+        let language = raw.language.as_ref().and_then(|l| {
+            let code = l.get_ref().trim();
+            let valid = (2..=3).contains(&code.split('-').next().unwrap_or("").len())
+                && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !valid {
+                self.errors.push(
+                    ConfigError::new(
+                        Some(l.span()),
+                        format!("{path}.language"),
+                        format!("invalid language \"{code}\""),
+                    )
+                    .hint("a language code such as \"fr\" or \"en\""),
+                );
+            }
+            valid.then(|| code.to_lowercase())
+        });
+        let timezone = raw
+            .timezone
+            .as_ref()
+            .and_then(|tz| match tz.get_ref().parse::<Tz>() {
+                Ok(tz) => Some(tz),
+                Err(_) => {
+                    let mut err = ConfigError::new(
+                        Some(tz.span()),
+                        format!("{path}.timezone"),
+                        format!("unknown time zone \"{}\"", tz.get_ref()),
+                    );
+                    let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
+                    if let Some(near) = diag::nearest(tz.get_ref(), names) {
+                        err = err.hint(format!("did you mean \"{near}\"?"));
+                    } else {
+                        err = err.hint("an IANA name such as \"Africa/Bamako\"");
+                    }
+                    self.errors.push(err);
+                    None
+                }
+            });
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Source {
+            name,
+            url: url?,
+            kind,
+            interval: interval?,
+            tags,
+            language,
+            timezone,
+        })
+    }
+
+    fn http_url(&mut self, value: &S<String>, path: &str) -> Option<Url> {
+        let text = value.get_ref().trim();
+        match Url::parse(text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Some(url)
+            }
+            Ok(url) => {
+                self.errors.push(
+                    ConfigError::new(
+                        Some(value.span()),
+                        path,
+                        format!("\"{}:\" URLs cannot be polled", url.scheme()),
+                    )
+                    .hint("use an http:// or https:// URL"),
+                );
+                None
+            }
+            Err(e) => {
+                self.errors.push(
+                    ConfigError::new(Some(value.span()), path, format!("invalid URL: {e}"))
+                        .hint("write the full address, starting with https://"),
+                );
+                None
+            }
+        }
+    }
+
+    fn rule(
+        &mut self,
+        name: String,
+        name_span: Range<usize>,
+        raw: RawRule,
+        path: &str,
+        sources: &[Source],
+        notifiers: &[Notifier],
+    ) -> Option<(Rule, RuleSpec)> {
+        let before = self.errors.len();
+        if let Some(q) = &raw.query {
+            self.errors.push(
+                ConfigError::not_supported(q.span(), format!("{path}.query"), "the query language")
+                    .hint(
+                        "use keywords = [...] and exclude = [...] until the query language lands",
+                    ),
+            );
+        }
+        if let Some(s) = &raw.stem {
+            self.errors.push(ConfigError::not_supported(
+                s.span(),
+                format!("{path}.stem"),
+                "stemming",
+            ));
+        }
+        let keywords = self.terms(raw.keywords.as_ref(), &format!("{path}.keywords"));
+        let exclude = self.terms(raw.exclude.as_ref(), &format!("{path}.exclude"));
+        if keywords.is_empty() && raw.query.is_none() && raw.keywords.is_none() {
+            self.errors.push(
+                ConfigError::new(Some(name_span), path, "a rule needs keywords")
+                    .hint("add keywords = [\"Minusma\", \"Casques bleus\"]"),
+            );
+        }
+        let mut scope_sources = Vec::new();
+        for s in raw.sources.iter().flatten() {
+            if sources.iter().any(|src| &src.name == s.get_ref()) {
+                scope_sources.push(s.get_ref().clone());
+            } else {
+                let mut err = ConfigError::new(
+                    Some(s.span()),
+                    format!("{path}.sources"),
+                    format!("unknown source \"{}\"", s.get_ref()),
+                );
+                if let Some(near) =
+                    diag::nearest(s.get_ref(), sources.iter().map(|s| s.name.as_str()))
+                {
+                    err = err.hint(format!("did you mean \"{near}\"?"));
+                }
+                self.errors.push(err);
+            }
+        }
+        let mut scope_tags = Vec::new();
+        for t in raw.tags.iter().flatten() {
+            let known = sources
+                .iter()
+                .flat_map(|s| s.tags.iter().map(String::as_str));
+            if sources.iter().any(|s| s.tags.contains(t.get_ref())) {
+                scope_tags.push(t.get_ref().clone());
+            } else {
+                let mut err = ConfigError::new(
+                    Some(t.span()),
+                    format!("{path}.tags"),
+                    format!("no source has the tag \"{}\"", t.get_ref()),
+                );
+                if let Some(near) = diag::nearest(t.get_ref(), known.collect::<HashSet<_>>()) {
+                    err = err.hint(format!("did you mean \"{near}\"?"));
+                }
+                self.errors.push(err);
+            }
+        }
+        let mut notify = Vec::new();
+        if raw.notify.get_ref().is_empty() {
+            self.err(
+                raw.notify.span(),
+                &format!("{path}.notify"),
+                "a rule must notify at least one notifier",
+            );
+        }
+        for n in raw.notify.get_ref() {
+            if notifiers.iter().any(|x| &x.name == n.get_ref()) {
+                notify.push(n.get_ref().clone());
+            } else {
+                let mut err = ConfigError::new(
+                    Some(n.span()),
+                    format!("{path}.notify"),
+                    format!("unknown notifier \"{}\"", n.get_ref()),
+                );
+                err = match diag::nearest(n.get_ref(), notifiers.iter().map(|x| x.name.as_str())) {
+                    Some(near) => err.hint(format!("did you mean \"{near}\"?")),
+                    None => err.hint("define it as a [notifiers.NAME] table"),
+                };
+                self.errors.push(err);
+            }
+        }
+        if self.errors.len() > before {
+            return None;
+        }
+        let spec = RuleSpec {
+            name: name.clone(),
+            keywords,
+            exclude,
+            case_sensitive: raw.case_sensitive.unwrap_or(false),
+            accent_sensitive: raw.accent_sensitive.unwrap_or(false),
+            sources: scope_sources,
+            tags: scope_tags,
+        };
+        Some((Rule { name, notify }, spec))
+    }
+
+    fn terms(&mut self, list: Option<&S<Vec<S<String>>>>, path: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let Some(list) = list else { return out };
+        if list.get_ref().is_empty() {
+            self.err(list.span(), path, "the list is empty");
+        }
+        for term in list.get_ref() {
+            if crate::rules::fold_words(term.get_ref(), Default::default()).is_empty() {
+                self.errors.push(
+                    ConfigError::new(
+                        Some(term.span()),
+                        path,
+                        format!("\"{}\" has no word to match", term.get_ref()),
+                    )
+                    .hint("terms are matched on words: letters and digits"),
+                );
+            } else {
+                out.push(term.get_ref().clone());
+            }
+        }
+        out
+    }
+
+    fn notifier(
+        &mut self,
+        name: String,
+        _name_span: Range<usize>,
+        raw: RawNotifier,
+        path: &str,
+    ) -> Option<Notifier> {
+        let before = self.errors.len();
+        for (value, key, what) in [
+            (raw.digest.as_ref().map(|v| v.span()), "digest", "digests"),
+            (raw.rate.as_ref().map(|v| v.span()), "rate", "rate limits"),
+            (
+                raw.body.as_ref().map(|v| v.span()),
+                "body",
+                "body templates",
+            ),
+            (
+                raw.template.as_ref().map(|v| v.span()),
+                "template",
+                "template files",
+            ),
+            (
+                raw.secret.as_ref().map(|v| v.span()),
+                "secret",
+                "webhook signatures",
+            ),
+        ] {
+            if let Some(span) = value {
+                self.errors.push(ConfigError::not_supported(
+                    span,
+                    format!("{path}.{key}"),
+                    what,
+                ));
+            }
+        }
+        let kind_name = raw.kind.get_ref().as_str();
+        let kind = match kind_name {
+            "webhook" => {
+                self.not_for(
+                    &raw,
+                    path,
+                    "webhook",
+                    &["to", "from", "subject", "smtp", "transport"],
+                );
+                self.webhook(&raw, path).map(NotifierKind::Webhook)
+            }
+            "email" => {
+                self.not_for(&raw, path, "email", &["url", "headers"]);
+                self.email(&raw, path).map(NotifierKind::Email)
+            }
+            "slack" | "discord" | "mattermost" | "teams" | "telegram" | "ntfy" => {
+                self.errors.push(
+                    ConfigError::not_supported(
+                        raw.kind.span(),
+                        format!("{path}.type"),
+                        &format!("the {kind_name} notifier"),
+                    )
+                    .hint("use type = \"webhook\" or \"email\" for now"),
+                );
+                None
+            }
+            other => {
+                let types = [
+                    "email",
+                    "webhook",
+                    "slack",
+                    "discord",
+                    "mattermost",
+                    "teams",
+                    "telegram",
+                    "ntfy",
+                ];
+                let mut err = ConfigError::new(
+                    Some(raw.kind.span()),
+                    format!("{path}.type"),
+                    format!("unknown notifier type \"{other}\""),
+                );
+                err = match diag::nearest(other, types) {
+                    Some(near) => err.hint(format!("did you mean \"{near}\"?")),
+                    None => err.hint(format!("one of {}", types.join(", "))),
+                };
+                self.errors.push(err);
+                None
+            }
+        };
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Notifier { name, kind: kind? })
+    }
+
+    /// Keys that belong to another notifier type are errors, not silently
+    /// ignored: `to` on a webhook is a mistake the admin must hear about.
+    fn not_for(&mut self, raw: &RawNotifier, path: &str, kind: &str, keys: &[&str]) {
+        let present: BTreeMap<&str, Option<Range<usize>>> = BTreeMap::from([
+            ("to", raw.to.as_ref().map(|v| v.span())),
+            ("from", raw.from.as_ref().map(|v| v.span())),
+            ("subject", raw.subject.as_ref().map(|v| v.span())),
+            ("smtp", raw.smtp.as_ref().map(|v| v.span())),
+            ("transport", raw.transport.as_ref().map(|v| v.span())),
+            ("url", raw.url.as_ref().map(|v| v.span())),
+            ("headers", raw.headers.as_ref().map(|v| v.span())),
+        ]);
+        for key in keys {
+            if let Some(Some(span)) = present.get(key) {
+                self.err(
+                    span.clone(),
+                    &format!("{path}.{key}"),
+                    format!("\"{key}\" does not apply to {kind} notifiers"),
+                );
+            }
+        }
+    }
+
+    fn webhook(&mut self, raw: &RawNotifier, path: &str) -> Option<Webhook> {
+        let Some(url) = &raw.url else {
+            self.err(raw.kind.span(), path, "a webhook needs a url");
+            return None;
+        };
+        let url_path = format!("{path}.url");
+        let secret = self.secret(url, &url_path)?;
+        {
+            use secrecy::ExposeSecret;
+            match Url::parse(secret.expose_secret()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                // The message never repeats the value: it may hold a token.
+                _ => {
+                    self.err(
+                        url.span(),
+                        &url_path,
+                        "the webhook URL is not a valid http(s) URL",
+                    );
+                    return None;
+                }
+            }
+        }
+        let mut headers = Vec::new();
+        for (name, value) in raw.headers.iter().flat_map(|h| h.get_ref().iter()) {
+            let hpath = format!("{path}.headers.{name}");
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                self.err(
+                    value.span(),
+                    &hpath,
+                    format!("invalid header name \"{name}\""),
+                );
+                continue;
+            }
+            if let Some(v) = self.secret(value, &hpath) {
+                use secrecy::ExposeSecret;
+                if reqwest::header::HeaderValue::from_str(v.expose_secret()).is_err() {
+                    self.err(
+                        value.span(),
+                        &hpath,
+                        "the header value has characters HTTP forbids",
+                    );
+                    continue;
+                }
+                headers.push((name.clone(), v));
+            }
+        }
+        Some(Webhook {
+            url: secret,
+            headers,
+        })
+    }
+
+    fn secret(&mut self, value: &S<raw::RawSecret>, path: &str) -> Option<SecretString> {
+        match secret::resolve(value.get_ref(), value.span(), path) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.errors.push(e);
+                None
+            }
+        }
+    }
+
+    fn mailbox(&mut self, value: &S<String>, path: &str) -> Option<Mailbox> {
+        match value.get_ref().parse::<Mailbox>() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                self.errors.push(
+                    ConfigError::new(
+                        Some(value.span()),
+                        path,
+                        format!("invalid address \"{}\": {e}", value.get_ref()),
+                    )
+                    .hint("write \"desk@example.org\" or \"Desk <desk@example.org>\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn email(&mut self, raw: &RawNotifier, path: &str) -> Option<Email> {
+        if let Some(t) = &raw.transport {
+            if t.get_ref() == "sendmail" {
+                self.errors.push(ConfigError::not_supported(
+                    t.span(),
+                    format!("{path}.transport"),
+                    "the sendmail transport",
+                ));
+            } else {
+                self.errors.push(
+                    ConfigError::new(
+                        Some(t.span()),
+                        format!("{path}.transport"),
+                        format!("unknown transport \"{}\"", t.get_ref()),
+                    )
+                    .hint("\"smtp\" (with an [smtp] table) or \"sendmail\""),
+                );
+            }
+        }
+        let to = match &raw.to {
+            Some(list) if list.get_ref().is_empty() => {
+                self.err(list.span(), &format!("{path}.to"), "no recipient");
+                None
+            }
+            Some(list) => {
+                let parsed: Vec<_> = list
+                    .get_ref()
+                    .iter()
+                    .map(|a| self.mailbox(a, &format!("{path}.to")))
+                    .collect();
+                parsed.into_iter().collect::<Option<Vec<_>>>()
+            }
+            None => {
+                self.err(raw.kind.span(), path, "an email notifier needs `to`");
+                None
+            }
+        };
+        let from = match &raw.from {
+            Some(f) => self.mailbox(f, &format!("{path}.from")),
+            None => {
+                self.err(raw.kind.span(), path, "an email notifier needs `from`");
+                None
+            }
+        };
+        let subject = match &raw.subject {
+            Some(s) => {
+                if let Err((message, offset)) = crate::notify::template::check_subject(s.get_ref())
+                {
+                    let span = s.span();
+                    let start = offset
+                        .map_or(span.start, |o| span.start + 1 + o)
+                        .min(span.end);
+                    self.err(start..span.end, &format!("{path}.subject"), message);
+                    None
+                } else {
+                    Some(s.get_ref().clone())
+                }
+            }
+            None => Some(defaults::EMAIL_SUBJECT.to_string()),
+        };
+        let smtp = match &raw.smtp {
+            Some(smtp) => self.smtp(smtp.get_ref(), &format!("{path}.smtp")),
+            None if raw.transport.is_none() => {
+                self.err(
+                    raw.kind.span(),
+                    path,
+                    "an email notifier needs an [smtp] table",
+                );
+                None
+            }
+            None => None,
+        };
+        Some(Email {
+            to: to?,
+            from: from?,
+            subject: subject?,
+            smtp: smtp?,
+        })
+    }
+
+    fn smtp(&mut self, raw: &raw::RawSmtp, path: &str) -> Option<Smtp> {
+        let before = self.errors.len();
+        let host = raw.host.get_ref().trim().to_string();
+        if host.is_empty() {
+            self.err(
+                raw.host.span(),
+                &format!("{path}.host"),
+                "the host is empty",
+            );
+        }
+        let security = match raw
+            .security
+            .as_ref()
+            .map(|s| (s.get_ref().as_str(), s.span()))
+        {
+            None | Some(("starttls", _)) => Security::StartTls,
+            Some(("tls", _)) => Security::Tls,
+            Some(("none", _)) => Security::None,
+            Some((other, span)) => {
+                self.errors.push(
+                    ConfigError::new(
+                        Some(span),
+                        format!("{path}.security"),
+                        format!("unknown security \"{other}\""),
+                    )
+                    .hint("one of \"starttls\", \"tls\", \"none\""),
+                );
+                Security::StartTls
+            }
+        };
+        let port = match &raw.port {
+            Some(p) => match u16::try_from(*p.get_ref()) {
+                Ok(port) if port > 0 => port,
+                _ => {
+                    self.err(
+                        p.span(),
+                        &format!("{path}.port"),
+                        "a port is a number from 1 to 65535",
+                    );
+                    0
+                }
+            },
+            None => match security {
+                Security::StartTls => defaults::SMTP_PORT_STARTTLS,
+                Security::Tls => defaults::SMTP_PORT_TLS,
+                Security::None => defaults::SMTP_PORT_NONE,
+            },
+        };
+        let password = raw
+            .password
+            .as_ref()
+            .and_then(|p| self.secret(p, &format!("{path}.password")));
+        if raw.password.is_some() && raw.username.is_none() {
+            let span = raw.password.as_ref().map(|p| p.span()).unwrap_or_default();
+            self.err(
+                span,
+                &format!("{path}.password"),
+                "a password needs a username",
+            );
+        }
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Smtp {
+            host,
+            port,
+            security,
+            username: raw.username.as_ref().map(|u| u.get_ref().clone()),
+            password,
+        })
+    }
+}
+
+/// `"15MiB"`, `"500KB"`, `"1048576"`: binary and decimal units.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1_000,
+        "kib" => 1 << 10,
+        "mb" | "m" => 1_000_000,
+        "mib" => 1 << 20,
+        "gb" | "g" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("15MiB"), Some(15 * 1024 * 1024));
+        assert_eq!(parse_size("500KB"), Some(500_000));
+        assert_eq!(parse_size("42"), Some(42));
+        assert_eq!(parse_size("1.5MiB"), None);
+        assert_eq!(parse_size("MiB"), None);
+    }
+
+    #[test]
+    fn line_and_column_count_characters() {
+        let text = "a = 1\n# é\nbé = \"x\"\n";
+        assert_eq!(diag::line_col(text, text.find("= \"x").unwrap()), (3, 4));
+    }
+}

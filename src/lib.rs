@@ -1,0 +1,34 @@
+//! vigie watches news feeds, matches new articles against keyword rules and
+//! sends alerts by email and webhooks, never twice and never losing one.
+//!
+//! # Layout
+//!
+//! Modules in the order data flows through the pipeline (DESIGN.md §1):
+//!
+//! - [`cli`]: the command line (clap definitions)
+//! - [`config`]: raw TOML → validated [`config::Config`] with `file:line:col` errors
+//! - [`model`]: `Article`, `ArticleKey`, `Alert`: the types every stage shares
+//! - [`schedule`]: when each source is due; the one backoff helper
+//! - [`fetch`]: the one HTTP client; conditional GET, limits, charset
+//! - [`parse`]: wire formats (feeds) → wire-independent entries
+//! - [`normalize`]: entries → `Article`; canonical URL; article keys
+//! - [`rules`]: text folding and the compiled matcher of every rule
+//! - [`store`]: the `Store` trait and its SQLite implementation
+//! - [`notify`]: notifiers (email, webhook), templates, the outbox dispatcher
+//! - [`poll`]: one poll of one source, from fetch to the recording transaction
+//! - [`output`]: tables and JSON for people and scripts
+//! - [`app`]: the commands (`once`, `run`, `check`) built on the stages above
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod fetch;
+pub mod model;
+pub mod normalize;
+pub mod notify;
+pub mod output;
+pub mod parse;
+pub mod poll;
+pub mod rules;
+pub mod schedule;
+pub mod store;

@@ -1,0 +1,120 @@
+//! `vigie`: parses the command line, sets up logging, calls the library and
+//! maps its outcome to an exit code (0 ok, 1 user error, 2 runtime failure).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+use vigie::app::{self, AppError};
+use vigie::cli::{Cli, Command, Format};
+
+fn main() -> ExitCode {
+    // Before anything touches TLS: with two crypto providers linked in,
+    // rustls would otherwise panic on first use.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(execute(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{}", render_error(&e));
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn render_error(e: &AppError) -> String {
+    match e {
+        // Diagnostics print their own "error:" lines.
+        AppError::Config(vigie::config::LoadError::Invalid(d)) => d.to_string(),
+        other => format!("error: {other}"),
+    }
+}
+
+async fn execute(cli: Cli) -> Result<ExitCode, AppError> {
+    match cli.command {
+        Command::Check => {
+            let config = app::check(&cli.config)?;
+            println!(
+                "{}: ok ({} sources, {} rules, {} notifiers)",
+                cli.config.display(),
+                config.sources.len(),
+                config.rules.len(),
+                config.notifiers.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Once {
+            dry_run,
+            source,
+            format,
+        } => {
+            let config = vigie::config::load(&cli.config)?;
+            let report = app::once(config, source.as_deref(), dry_run).await?;
+            match format {
+                Format::Json => println!("{:#}", vigie::output::once_json(&report)),
+                Format::Table => print!("{}", vigie::output::once_table(&report, dry_run)),
+            }
+            Ok(if report.all_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Command::Run => {
+            let config = vigie::config::load(&cli.config)?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(watch_signals(shutdown.clone()));
+            app::run(config, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// SIGTERM and SIGINT stop the daemon cleanly. SIGHUP (systemd's reload)
+/// is caught so it cannot kill the process; reloading lands later.
+async fn watch_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => tracing::warn!("SIGHUP: config reload is not supported yet; restart vigie to apply changes"),
+        }
+    }
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
+}
+
+/// Logs go to stderr; the level comes from `RUST_LOG` (default `info`).
+/// Under systemd (`JOURNAL_STREAM` set) the journal adds its own timestamps.
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().with_ansi(false).init();
+    } else {
+        builder.init();
+    }
+}

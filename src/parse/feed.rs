@@ -1,0 +1,337 @@
+//! RSS 0.9x/1.0/2.0, Atom and JSON Feed through feed-rs. The bytes are
+//! transcoded to UTF-8 first (feed-rs trusts only the XML declaration), and a
+//! document that strict XML rejects for an HTML entity or a bare `&` — the
+//! commonest real-world breakage — is repaired and read again.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use feed_rs::model;
+use url::Url;
+
+use super::{Document, Entry, ParseError};
+use crate::fetch::charset;
+
+pub fn parse(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    base: &Url,
+    timezone: Option<Tz>,
+) -> Result<Document, ParseError> {
+    let (text, _) = charset::decode(bytes, content_type);
+    let text = declare_utf8(&text);
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    match parse_text(&text, base, timezone) {
+        Ok(doc) => Ok(doc),
+        Err(first) => {
+            if looks_like_html(trimmed) {
+                return Err(ParseError::Html);
+            }
+            let repaired = repair_xml(&text);
+            if repaired != text
+                && let Ok(doc) = parse_text(&repaired, base, timezone)
+            {
+                return Ok(doc);
+            }
+            Err(first)
+        }
+    }
+}
+
+fn parse_text(text: &str, base: &Url, timezone: Option<Tz>) -> Result<Document, ParseError> {
+    let mut builder = feed_rs::parser::Builder::new()
+        .base_uri(Some(base.as_str()))
+        // An empty id marks "the document gave none": feed-rs's generated
+        // ids change with the headline and must not become article keys.
+        .id_generator(|_, _, _| String::new());
+    if let Some(tz) = timezone {
+        builder = builder.timestamp_parser(move |s| parse_date(s, tz));
+    }
+    let feed = builder
+        .build()
+        .parse(text.as_bytes())
+        .map_err(|e| match e {
+            feed_rs::parser::ParseFeedError::ParseError(
+                feed_rs::parser::ParseErrorKind::NoFeedRoot,
+            ) => ParseError::NotAFeed("no RSS, Atom or JSON Feed root element".into()),
+            other => ParseError::Malformed(other.to_string()),
+        })?;
+    Ok(convert(feed, base))
+}
+
+fn convert(feed: model::Feed, base: &Url) -> Document {
+    let entries = feed
+        .entries
+        .into_iter()
+        .map(|e| {
+            let link = pick_link(&e.links)
+                .and_then(|href| base.join(href).ok())
+                .map(|u| u.to_string());
+            Entry {
+                id: Some(e.id).filter(|id| !id.trim().is_empty()),
+                link,
+                title: e.title.map(|t| t.content),
+                summary: e.summary.map(|t| t.content),
+                content: e.content.and_then(|c| c.body),
+                authors: e
+                    .authors
+                    .into_iter()
+                    .filter_map(|p| p.name.map(|n| n.trim().to_string()))
+                    .filter(|n| !n.is_empty())
+                    .collect(),
+                published: e.published,
+                updated: e.updated,
+                language: e.language,
+            }
+        })
+        .collect();
+    Document {
+        title: feed.title.map(|t| t.content),
+        language: feed.language,
+        entries,
+    }
+}
+
+/// The article's own page: `rel="alternate"` or no rel, before enclosures,
+/// comments or self links.
+fn pick_link(links: &[model::Link]) -> Option<&str> {
+    links
+        .iter()
+        .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
+        .or_else(|| links.first())
+        .map(|l| l.href.as_str())
+        .filter(|h| !h.trim().is_empty())
+}
+
+/// The text is UTF-8 now; the declaration must say so or feed-rs would
+/// decode it a second time.
+fn declare_utf8(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(rest) = text.trim_start_matches('\u{feff}').strip_prefix("<?xml") else {
+        return text.into();
+    };
+    let Some(end) = rest.find("?>") else {
+        return text.into();
+    };
+    let decl = &rest[..end];
+    let Some(at) = decl.find("encoding") else {
+        return text.into();
+    };
+    let after = &decl[at..];
+    let Some(q1) = after.find(['"', '\'']) else {
+        return text.into();
+    };
+    let quote = after.as_bytes()[q1] as char;
+    let Some(q2) = after[q1 + 1..].find(quote) else {
+        return text.into();
+    };
+    let encoding_attr = &after[..q1 + 1 + q2 + 1];
+    let new_decl = decl.replacen(encoding_attr, "encoding=\"UTF-8\"", 1);
+    format!("<?xml{new_decl}{}", &rest[end..]).into()
+}
+
+fn looks_like_html(text: &str) -> bool {
+    let head: String = text
+        .chars()
+        .take(512)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    (head.starts_with("<!doctype html") || head.contains("<html"))
+        && !head.contains("<rss")
+        && !head.contains("<feed")
+}
+
+/// HTML named entities that feeds use without declaring them, by code point.
+const HTML_ENTITIES: &[(&str, u32)] = &[
+    ("nbsp", 0xA0),
+    ("iexcl", 0xA1),
+    ("cent", 0xA2),
+    ("pound", 0xA3),
+    ("euro", 0x20AC),
+    ("copy", 0xA9),
+    ("laquo", 0xAB),
+    ("raquo", 0xBB),
+    ("reg", 0xAE),
+    ("deg", 0xB0),
+    ("middot", 0xB7),
+    ("agrave", 0xE0),
+    ("aacute", 0xE1),
+    ("acirc", 0xE2),
+    ("auml", 0xE4),
+    ("ccedil", 0xE7),
+    ("egrave", 0xE8),
+    ("eacute", 0xE9),
+    ("ecirc", 0xEA),
+    ("euml", 0xEB),
+    ("icirc", 0xEE),
+    ("iuml", 0xEF),
+    ("ocirc", 0xF4),
+    ("ouml", 0xF6),
+    ("ugrave", 0xF9),
+    ("ucirc", 0xFB),
+    ("uuml", 0xFC),
+    ("Agrave", 0xC0),
+    ("Acirc", 0xC2),
+    ("Ccedil", 0xC7),
+    ("Egrave", 0xC8),
+    ("Eacute", 0xC9),
+    ("Ecirc", 0xCA),
+    ("Icirc", 0xCE),
+    ("Ocirc", 0xD4),
+    ("Ucirc", 0xDB),
+    ("oelig", 0x153),
+    ("OElig", 0x152),
+    ("aelig", 0xE6),
+    ("szlig", 0xDF),
+    ("ndash", 0x2013),
+    ("mdash", 0x2014),
+    ("lsquo", 0x2018),
+    ("rsquo", 0x2019),
+    ("sbquo", 0x201A),
+    ("ldquo", 0x201C),
+    ("rdquo", 0x201D),
+    ("bdquo", 0x201E),
+    ("hellip", 0x2026),
+    ("bull", 0x2022),
+    ("trade", 0x2122),
+    ("times", 0xD7),
+    ("shy", 0xAD),
+    ("thinsp", 0x2009),
+    ("ensp", 0x2002),
+    ("emsp", 0x2003),
+    ("prime", 0x2032),
+];
+
+const XML_ENTITIES: &[&str] = &["amp", "lt", "gt", "quot", "apos"];
+
+/// Turns HTML named entities into numeric references and escapes bare `&`,
+/// so strict XML accepts the document. Unknown names are escaped too: the
+/// reader then sees `&name;` rather than losing the whole feed.
+pub fn repair_xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
+            .unwrap_or(after.len());
+        let name = &after[..name_len];
+        let terminated = after[name_len..].starts_with(';');
+        let numeric = name.strip_prefix('#').is_some_and(|n| {
+            !n.is_empty()
+                && (n.chars().all(|c| c.is_ascii_digit())
+                    || (n.starts_with(['x', 'X'])
+                        && n.len() > 1
+                        && n[1..].chars().all(|c| c.is_ascii_hexdigit())))
+        });
+        if terminated && (numeric || XML_ENTITIES.contains(&name)) {
+            out.push('&');
+            rest = after;
+        } else if let Some((_, code)) = HTML_ENTITIES.iter().find(|(n, _)| terminated && *n == name)
+        {
+            out.push_str(&format!("&#{code};"));
+            rest = &after[name_len + 1..];
+        } else {
+            out.push_str("&amp;");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Dates of a source with a configured time zone: RFC 3339 and RFC 2822
+/// carry their offset; the naive forms some feeds write are read in `tz`.
+fn parse_date(text: &str, tz: Tz) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(text) {
+        return Some(d.with_timezone(&Utc));
+    }
+    if let Ok(d) = DateTime::parse_from_rfc2822(text) {
+        return Some(d.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
+            return tz
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|d| d.with_timezone(&Utc));
+        }
+    }
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    tz.from_local_datetime(&date.and_hms_opt(0, 0, 0)?)
+        .earliest()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        Url::parse("https://news.example.org/fr/feed/rss.xml").unwrap()
+    }
+
+    #[test]
+    fn repairs_html_entities_and_bare_ampersands() {
+        let fixed =
+            repair_xml("Mali &amp; ONU&nbsp;: Casques &bleus & retrait &#233; &#xE9; &eacute;");
+        assert_eq!(
+            fixed,
+            "Mali &amp; ONU&#160;: Casques &amp;bleus &amp; retrait &#233; &#xE9; &#233;"
+        );
+    }
+
+    #[test]
+    fn broken_feed_is_read_after_repair() {
+        let xml = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Mali &amp; ONU</title>\
+                   <item><title>Minusma&nbsp;: le retrait & après</title><link>/fr/story/1</link></item></channel></rss>";
+        let doc = parse(xml.as_bytes(), None, &base(), None).unwrap();
+        assert_eq!(
+            doc.entries[0].title.as_deref(),
+            Some("Minusma\u{a0}: le retrait & après")
+        );
+        assert_eq!(
+            doc.entries[0].link.as_deref(),
+            Some("https://news.example.org/fr/story/1")
+        );
+        assert_eq!(doc.entries[0].id, None);
+    }
+
+    #[test]
+    fn html_page_is_not_a_feed() {
+        let html = "<!DOCTYPE html><html><head><title>Accueil</title></head><body><p>Bamako &amp; &nbsp;</p></body></html>";
+        assert!(matches!(
+            parse(html.as_bytes(), Some("text/html"), &base(), None),
+            Err(ParseError::Html)
+        ));
+    }
+
+    #[test]
+    fn naive_dates_are_read_in_the_source_time_zone() {
+        let tz: Tz = "Africa/Bamako".parse().unwrap();
+        let d = parse_date("2023-08-19 10:32:00", tz).unwrap();
+        assert_eq!(d.to_rfc3339(), "2023-08-19T10:32:00+00:00");
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        assert_eq!(
+            parse_date("2023-08-19T10:32:00", paris)
+                .unwrap()
+                .to_rfc3339(),
+            "2023-08-19T08:32:00+00:00"
+        );
+        assert_eq!(
+            parse_date("Sat, 19 Aug 2023 10:32:00 +0200", paris)
+                .unwrap()
+                .to_rfc3339(),
+            "2023-08-19T08:32:00+00:00"
+        );
+        assert_eq!(parse_date("hier", paris), None);
+    }
+}

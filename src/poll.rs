@@ -1,0 +1,282 @@
+//! One poll of one source, the whole pipeline after scheduling: fetch →
+//! parse → normalize → identify → match → record (one transaction). Hands
+//! back a [`PollReport`]; the caller decides what to print and when to
+//! deliver.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{Config, FirstRun, Source};
+use crate::fetch::{FetchError, Fetcher, Outcome};
+use crate::model::{Alert, Article, MatchInfo, delivery_id};
+use crate::parse::ParseError;
+use crate::rules::Document;
+use crate::store::{NewAlert, NewArticle, PollOutcome, PollRecord, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("fetch failed: {0}")]
+    Fetch(#[from] FetchError),
+    #[error("{0}")]
+    Parse(#[from] ParseError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl PollError {
+    /// A short stable name for status, logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PollError::Fetch(e) => e.kind(),
+            PollError::Parse(e) => e.kind(),
+            PollError::Store(_) => "state",
+            PollError::Internal(_) => "internal",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PollReport {
+    pub source: String,
+    /// The server answered `304 Not Modified`.
+    pub not_modified: bool,
+    /// Articles in the document.
+    pub found: usize,
+    /// Articles never recorded before.
+    pub new: usize,
+    /// Alerts this poll raised (articles with their body, for display).
+    pub alerts: Vec<Alert>,
+    /// What the transaction wrote (zero in a dry run).
+    pub recorded: PollOutcome,
+}
+
+/// Polls `source` once. In a dry run nothing is written: the report says
+/// what would have alerted.
+pub async fn poll(
+    config: &Config,
+    store: &dyn Store,
+    fetcher: &Fetcher,
+    source: &Source,
+    dry_run: bool,
+) -> Result<PollReport, PollError> {
+    let now = Utc::now();
+    let state = store.source_state(&source.name).await?;
+    let validators = state
+        .as_ref()
+        .map(|s| s.validators.clone())
+        .unwrap_or_default();
+    let response = match fetcher.get(&source.url, &validators).await? {
+        Outcome::NotModified => {
+            if !dry_run {
+                store.record_not_modified(&source.name, now).await?;
+            }
+            return Ok(PollReport {
+                source: source.name.clone(),
+                not_modified: true,
+                ..PollReport::default()
+            });
+        }
+        Outcome::Fetched(r) => r,
+    };
+
+    // Parsing and HTML-to-text are CPU work on untrusted input: off the
+    // async workers.
+    let src = source.clone();
+    let articles = tokio::task::spawn_blocking(move || {
+        let doc = crate::parse::feed::parse(
+            &response.body,
+            response.content_type.as_deref(),
+            &response.url,
+            src.timezone,
+        )?;
+        Ok::<_, ParseError>((
+            crate::normalize::articles(&doc, &src, now),
+            response.validators,
+        ))
+    })
+    .await
+    .map_err(|e| PollError::Internal(e.to_string()))??;
+    let (articles, new_validators) = articles;
+
+    let all_keys: Vec<String> = articles
+        .iter()
+        .flat_map(|a| a.all_keys().map(str::to_string))
+        .collect();
+    let known = store.known_keys(&source.name, &all_keys).await?;
+    let mut seen_here = HashSet::new();
+    let new: Vec<&Article> = articles
+        .iter()
+        .filter(|a| !a.all_keys().any(|k| known.contains(k)))
+        // One article twice in one document (a feed listing an item in two
+        // sections) is one article.
+        .filter(|a| a.all_keys().all(|k| seen_here.insert(k.to_string())))
+        .collect();
+
+    let first_poll = state.as_ref().is_none_or(|s| s.last_success.is_none());
+    let may_alert = alertable(config, &new, first_poll, now);
+    let mut alerts = Vec::new();
+    let mut records = Vec::new();
+    for (article, may_alert) in new.iter().zip(may_alert) {
+        let mut record = NewArticle {
+            keys: article.all_keys().map(str::to_string).collect(),
+            alerts: Vec::new(),
+        };
+        if may_alert {
+            for alert in match_article(config, source, article, now) {
+                let deliveries = config.rules[rule_index(config, &alert.rule)]
+                    .notify
+                    .iter()
+                    .map(|n| {
+                        (
+                            delivery_id(&alert.rule, &source.name, &article.key, n),
+                            n.clone(),
+                        )
+                    })
+                    .collect();
+                let stored = Alert {
+                    article: alert.article.without_body(),
+                    ..alert.clone()
+                };
+                record.alerts.push(NewAlert {
+                    alert: stored,
+                    deliveries,
+                });
+                alerts.push(alert);
+            }
+        }
+        records.push(record);
+    }
+
+    let mut report = PollReport {
+        source: source.name.clone(),
+        not_modified: false,
+        found: articles.len(),
+        new: new.len(),
+        alerts,
+        recorded: PollOutcome::default(),
+    };
+    if !dry_run {
+        report.recorded = store
+            .record_poll(&PollRecord {
+                source: source.name.clone(),
+                at: now,
+                validators: new_validators,
+                articles: records,
+            })
+            .await?;
+    }
+    Ok(report)
+}
+
+fn rule_index(config: &Config, name: &str) -> usize {
+    config
+        .rules
+        .iter()
+        .position(|r| r.name == name)
+        .unwrap_or(0)
+}
+
+/// Which new articles may alert: none on a baselined first poll, the N
+/// newest under `latest:N`, and never one older than `max_age`.
+fn alertable(config: &Config, new: &[&Article], first_poll: bool, now: DateTime<Utc>) -> Vec<bool> {
+    let mut allowed = vec![true; new.len()];
+    if first_poll {
+        match config.daemon.first_run {
+            FirstRun::Alert => {}
+            FirstRun::Baseline => allowed.fill(false),
+            FirstRun::Latest(n) => {
+                // Newest first by date; undated articles keep document order
+                // after the dated ones (feeds list newest first).
+                let mut order: Vec<usize> = (0..new.len()).collect();
+                order.sort_by_key(|&i| std::cmp::Reverse(new[i].published));
+                allowed.fill(false);
+                for &i in order.iter().take(n) {
+                    allowed[i] = true;
+                }
+            }
+        }
+    }
+    if let Some(max_age) = config.daemon.max_age {
+        let oldest = now - chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
+        for (i, a) in new.iter().enumerate() {
+            if a.published.is_some_and(|p| p < oldest) {
+                allowed[i] = false;
+            }
+        }
+    }
+    allowed
+}
+
+/// The alerts `article` raises: one per matching rule.
+pub fn match_article(
+    config: &Config,
+    source: &Source,
+    article: &Article,
+    now: DateTime<Utc>,
+) -> Vec<Alert> {
+    let doc = Document {
+        title: &article.title,
+        summary: &article.summary,
+        body: article.body.as_deref().unwrap_or(""),
+    };
+    config
+        .matcher
+        .match_document(&doc, &source.name, &source.tags)
+        .into_iter()
+        .map(|m| Alert {
+            rule: config.matcher.rules()[m.rule].name.clone(),
+            source: source.name.clone(),
+            article: article.clone(),
+            matches: m
+                .hits
+                .into_iter()
+                .map(|h| MatchInfo {
+                    term: h.term,
+                    field: h.field.to_string(),
+                    snippet: h.snippet,
+                })
+                .collect(),
+            detected_at: now,
+        })
+        .collect()
+}
+
+/// Polls and records the failure of a poll on the source, so `status` and
+/// the logs show it. Returns the report or the error, already logged.
+pub async fn poll_and_record(
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    fetcher: Fetcher,
+    source: Source,
+    dry_run: bool,
+) -> Result<PollReport, PollError> {
+    let started = std::time::Instant::now();
+    let result = poll(&config, store.as_ref(), &fetcher, &source, dry_run).await;
+    match &result {
+        Ok(r) => tracing::info!(
+            source = %source.name,
+            not_modified = r.not_modified,
+            found = r.found,
+            new = r.new,
+            alerts = r.alerts.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "polled"
+        ),
+        Err(e) => {
+            tracing::warn!(source = %source.name, kind = e.kind(), error = %e, "poll failed");
+            if !dry_run && !matches!(e, PollError::Store(_)) {
+                let recorded = store
+                    .record_failure(&source.name, e.kind(), &e.to_string(), Utc::now())
+                    .await;
+                if let Err(store_error) = recorded {
+                    tracing::error!(source = %source.name, error = %store_error, "cannot record the failure");
+                }
+            }
+        }
+    }
+    result
+}

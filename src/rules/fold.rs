@@ -1,0 +1,430 @@
+//! Normalization and word splitting, one function for rule terms and article texts alike: text in, folded words with their byte ranges in the original out.
+
+use std::ops::Range;
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::{
+    canonical_combining_class, decompose_compatible, is_combining_mark,
+};
+
+/// How much of the written form a rule cares about.
+///
+/// Both flags default to `false`, which is what readers of French news want:
+/// `PUBLIÉ`, `Publié` and `publie` are one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FoldOptions {
+    /// Keep upper and lower case apart, for acronyms that are also common
+    /// words (`ONU` vs `onu` rarely matters, `US` vs `us` does). Default false.
+    pub case_sensitive: bool,
+    /// Keep accents, for the rare pairs whose accent carries the meaning
+    /// (`retraité` vs `retraite`). Default false.
+    pub accent_sensitive: bool,
+}
+
+/// One folded word and where it was in the original text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Token {
+    /// The word after folding, in NFC; never empty, never contains a separator.
+    pub text: String,
+    /// Byte offset of the word's first char in the original input.
+    pub start: usize,
+    /// Byte offset just past the word's last char (including any accent or
+    /// soft hyphen folded away) in the original input.
+    pub end: usize,
+}
+
+/// Splits `text` into folded words.
+///
+/// NFKD first (so `ﬁ` is `fi` and `²` is `2`), then combining accents are
+/// dropped unless `accent_sensitive`, letters lowercased unless
+/// `case_sensitive`, `œ`, `æ` and `ß` spelled `oe`, `ae` and `ss`. A word is a
+/// run of alphanumeric chars; anything else separates words: spaces of every
+/// width, hyphens, slashes, punctuation and apostrophes, so `l’ONU` is `l` and
+/// `onu`. Soft hyphens and zero-width joiners, which HTML leaves inside words,
+/// are skipped without splitting.
+///
+/// Scripts written without spaces (Chinese, Japanese, Thai) come out as one
+/// word per run of letters; rules for them need whole runs.
+pub fn tokenize(text: &str, opts: FoldOptions) -> Vec<Token> {
+    let folded = Folded::new(text, opts);
+    (0..folded.len())
+        .map(|i| {
+            let span = folded.span(i);
+            Token {
+                text: folded.word(i).to_owned(),
+                start: span.start,
+                end: span.end,
+            }
+        })
+        .collect()
+}
+
+/// The folded words of `text`, for rule terms: `"Casques-Bleus"` gives
+/// `["casques", "bleus"]`.
+pub fn fold_words(text: &str, opts: FoldOptions) -> Vec<String> {
+    let folded = Folded::new(text, opts);
+    (0..folded.len())
+        .map(|i| folded.word(i).to_owned())
+        .collect()
+}
+
+/// A text folded for scanning: its words joined as `" w1 w2 w3 "`, so that a
+/// pattern `" a b "` can only match whole, consecutive words.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Folded {
+    joined: String,
+    /// Byte offset in `joined` of each word's first byte, ascending.
+    starts: Vec<usize>,
+    /// Byte range of each word in the original text.
+    spans: Vec<Range<usize>>,
+}
+
+impl Folded {
+    pub(crate) fn new(text: &str, opts: FoldOptions) -> Folded {
+        let mut builder = Builder::new(text.len(), opts);
+        for (at, c) in text.char_indices() {
+            builder.feed(c, at);
+        }
+        builder.finish()
+    }
+
+    /// The words, each preceded and followed by one space.
+    pub(crate) fn joined(&self) -> &str {
+        &self.joined
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    pub(crate) fn word(&self, i: usize) -> &str {
+        let start = self.starts.get(i).copied().unwrap_or(0);
+        let rest = self.joined.get(start..).unwrap_or_default();
+        // Every word is followed by its separating space.
+        rest.split(' ').next().unwrap_or_default()
+    }
+
+    pub(crate) fn span(&self, i: usize) -> Range<usize> {
+        self.spans.get(i).cloned().unwrap_or_default()
+    }
+
+    /// The index of the word whose first byte is at `offset` in `joined`.
+    pub(crate) fn word_at(&self, offset: usize) -> Option<usize> {
+        self.starts.binary_search(&offset).ok()
+    }
+}
+
+/// Apostrophes that would otherwise count as letters (`ʼ` is a modifier
+/// letter) or that French typography uses for elision.
+fn is_apostrophe(c: char) -> bool {
+    matches!(c, '\'' | '\u{2019}' | '\u{2018}' | '\u{02BC}' | '\u{2032}')
+}
+
+/// Invisible chars that HTML and word processors leave inside words: the soft
+/// hyphen of `retrai&shy;te`, joiners, the byte order mark.
+fn is_ignorable(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}'
+    )
+}
+
+struct Builder {
+    opts: FoldOptions,
+    out: Folded,
+    /// Original byte range of the word being built, if any.
+    open: Option<Range<usize>>,
+    /// Whether the word being built has a char that NFC might compose.
+    needs_nfc: bool,
+    /// Reused buffer for the decomposition of one char.
+    decomposed: Vec<char>,
+}
+
+impl Builder {
+    fn new(capacity: usize, opts: FoldOptions) -> Builder {
+        let mut joined = String::with_capacity(capacity + 2);
+        joined.push(' ');
+        Builder {
+            opts,
+            out: Folded {
+                joined,
+                starts: Vec::new(),
+                spans: Vec::new(),
+            },
+            open: None,
+            needs_nfc: false,
+            decomposed: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, c: char, at: usize) {
+        let end = at + c.len_utf8();
+        // Most of any feed is ASCII, which NFKD leaves alone.
+        if c.is_ascii() {
+            if c.is_ascii_alphanumeric() {
+                let c = if self.opts.case_sensitive {
+                    c
+                } else {
+                    c.to_ascii_lowercase()
+                };
+                self.push(c, at, end);
+            } else {
+                self.close();
+            }
+            return;
+        }
+        let mut decomposed = std::mem::take(&mut self.decomposed);
+        decomposed.clear();
+        decompose_compatible(c, |d| decomposed.push(d));
+        for &d in &decomposed {
+            if self.opts.case_sensitive {
+                self.fold(d, at, end);
+            } else {
+                for lower in d.to_lowercase() {
+                    self.fold(lower, at, end);
+                }
+            }
+        }
+        self.decomposed = decomposed;
+    }
+
+    /// Takes one decomposed, case-folded char of the original char at `at..end`.
+    fn fold(&mut self, c: char, at: usize, end: usize) {
+        match c {
+            'œ' => self.push_str("oe", at, end),
+            'Œ' => self.push_str("OE", at, end),
+            'æ' => self.push_str("ae", at, end),
+            'Æ' => self.push_str("AE", at, end),
+            'ß' => self.push_str("ss", at, end),
+            'ẞ' => self.push_str("SS", at, end),
+            // Before the alphanumeric test: `ʼ` is a letter for Unicode, and
+            // NFKD turns `ŉ` into `ʼn`.
+            _ if is_apostrophe(c) => self.close(),
+            _ if is_ignorable(c) => self.extend(end),
+            _ if is_combining_mark(c) => {
+                // Diacritics have a nonzero combining class; class-0 marks
+                // are vowel signs of Indic scripts, part of the letter.
+                let is_accent = canonical_combining_class(c) != 0;
+                if is_accent && !self.opts.accent_sensitive {
+                    self.extend(end);
+                } else if self.open.is_some() {
+                    self.out.joined.push(c);
+                    self.needs_nfc = true;
+                    self.extend(end);
+                } else if c.is_alphanumeric() {
+                    self.push(c, at, end);
+                }
+                // Otherwise a mark with no letter to carry it: nothing to keep.
+            }
+            _ if c.is_alphanumeric() => self.push(c, at, end),
+            _ => self.close(),
+        }
+    }
+
+    fn push_str(&mut self, s: &str, at: usize, end: usize) {
+        for c in s.chars() {
+            self.push(c, at, end);
+        }
+    }
+
+    fn push(&mut self, c: char, at: usize, end: usize) {
+        match &mut self.open {
+            Some(span) => span.end = end,
+            None => {
+                self.out.starts.push(self.out.joined.len());
+                self.open = Some(at..end);
+            }
+        }
+        self.needs_nfc |= !c.is_ascii();
+        self.out.joined.push(c);
+    }
+
+    /// Folds a char away without ending the word it belongs to.
+    fn extend(&mut self, end: usize) {
+        if let Some(span) = &mut self.open {
+            span.end = end;
+        }
+    }
+
+    fn close(&mut self) {
+        let Some(span) = self.open.take() else {
+            return;
+        };
+        if self.needs_nfc {
+            // Recompose so that a kept `é` is one char, as a rule author
+            // would type it; NFC also puts stacked accents in canonical order.
+            let start = self.out.starts.last().copied().unwrap_or(0);
+            let word = self.out.joined.get(start..).unwrap_or_default();
+            let composed: String = word.nfc().collect();
+            self.out.joined.truncate(start);
+            self.out.joined.push_str(&composed);
+            self.needs_nfc = false;
+        }
+        self.out.joined.push(' ');
+        self.out.spans.push(span);
+    }
+
+    fn finish(mut self) -> Folded {
+        self.close();
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULT: FoldOptions = FoldOptions {
+        case_sensitive: false,
+        accent_sensitive: false,
+    };
+    const CASE: FoldOptions = FoldOptions {
+        case_sensitive: true,
+        accent_sensitive: false,
+    };
+    const ACCENT: FoldOptions = FoldOptions {
+        case_sensitive: false,
+        accent_sensitive: true,
+    };
+    const BOTH: FoldOptions = FoldOptions {
+        case_sensitive: true,
+        accent_sensitive: true,
+    };
+    const ALL_OPTIONS: [FoldOptions; 4] = [DEFAULT, CASE, ACCENT, BOTH];
+
+    #[test]
+    fn words() {
+        let cases: &[(&str, FoldOptions, &[&str])] = &[
+            ("", DEFAULT, &[]),
+            ("  \n\t ", DEFAULT, &[]),
+            ("Mali", DEFAULT, &["mali"]),
+            (
+                "Publié PUBLIÉ publie",
+                DEFAULT,
+                &["publie", "publie", "publie"],
+            ),
+            (
+                "Publié PUBLIÉ publie",
+                CASE,
+                &["Publie", "PUBLIE", "publie"],
+            ),
+            (
+                "Publié PUBLIÉ publie",
+                ACCENT,
+                &["publié", "publié", "publie"],
+            ),
+            (
+                "Publié PUBLIÉ publie",
+                BOTH,
+                &["Publié", "PUBLIÉ", "publie"],
+            ),
+            // The same é, decomposed in the input.
+            ("Publie\u{301}", DEFAULT, &["publie"]),
+            ("Publie\u{301}", ACCENT, &["publié"]),
+            ("l'ONU", DEFAULT, &["l", "onu"]),
+            ("l’ONU", DEFAULT, &["l", "onu"]),
+            ("lʼONU", DEFAULT, &["l", "onu"]),
+            ("l′ONU", DEFAULT, &["l", "onu"]),
+            ("jusqu’au", DEFAULT, &["jusqu", "au"]),
+            ("aujourd'hui", DEFAULT, &["aujourd", "hui"]),
+            ("Casques-bleus", DEFAULT, &["casques", "bleus"]),
+            ("Casques‑Bleus", DEFAULT, &["casques", "bleus"]), // U+2011
+            ("Nord/Sud", DEFAULT, &["nord", "sud"]),
+            ("l’ONU\u{a0}: 25\u{202f}%", DEFAULT, &["l", "onu", "25"]),
+            ("1\u{202f}000 soldats", DEFAULT, &["1", "000", "soldats"]),
+            ("sœur SŒUR soeur", DEFAULT, &["soeur", "soeur", "soeur"]),
+            ("Œuvre", CASE, &["OEuvre"]),
+            ("ex æquo", DEFAULT, &["ex", "aequo"]),
+            ("Straße STRASSE", DEFAULT, &["strasse", "strasse"]),
+            ("GROẞE", DEFAULT, &["grosse"]),
+            ("GROẞE", CASE, &["GROSSE"]),
+            ("ﬁnance", DEFAULT, &["finance"]),
+            ("km²", DEFAULT, &["km2"]),
+            ("Ｍａｌｉ", DEFAULT, &["mali"]), // fullwidth
+            ("retrai\u{ad}te", DEFAULT, &["retraite"]),
+            ("G5-Sahel, 2024.", DEFAULT, &["g5", "sahel", "2024"]),
+            ("İstanbul", DEFAULT, &["istanbul"]),
+            ("Ελλάδα", DEFAULT, &["ελλαδα"]),
+            ("Москва́", DEFAULT, &["москва"]),
+            ("e-mail_address", DEFAULT, &["e", "mail", "address"]),
+            ("\u{301}Mali", DEFAULT, &["mali"]), // stray accent before a word
+            ("\u{301}Mali", ACCENT, &["mali"]),
+        ];
+        for (text, opts, expected) in cases {
+            assert_eq!(
+                fold_words(text, *opts),
+                expected.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                "{text:?} with {opts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_ranges_point_into_the_original() {
+        let cases: &[(&str, &[&str])] = &[
+            ("l’ONU a publié", &["l", "ONU", "a", "publié"]),
+            ("Casques-Bleus\u{a0}!", &["Casques", "Bleus"]),
+            ("sœur", &["sœur"]),
+            ("retrai\u{ad}te\u{ad} x", &["retrai\u{ad}te\u{ad}", "x"]),
+            ("Publie\u{301}s", &["Publie\u{301}s"]),
+            ("½", &["½", "½"]),
+        ];
+        for (text, expected) in cases {
+            let tokens = tokenize(text, DEFAULT);
+            let got: Vec<&str> = tokens.iter().map(|t| &text[t.start..t.end]).collect();
+            assert_eq!(&got, expected, "{text:?}");
+        }
+    }
+
+    /// Tokenizing a folded word gives that word back, or rules and texts
+    /// would drift apart after a second pass.
+    #[test]
+    fn folding_is_idempotent() {
+        let tricky = [
+            "Publié PUBLIÉ publie",
+            "l’ONU jusqu'au aujourdʼhui",
+            "sœur Œuvre æ Æ ß ẞ Straße",
+            "ﬁ ﬂ ĳ Ǆ ǅ ǆ ㎞ ½ ² ℃ Å Ω K",
+            "e\u{301}\u{323} e\u{323}\u{301} ệ",
+            "İ ı ſ ς Σ ΐ",
+            "한국어 日本語 ｶﾀｶﾅ",
+            "हिन्दी বাংলা ไทย",
+            "retrai\u{ad}te zero\u{200d}width",
+            "\u{301}\u{301} a\u{20dd}",
+        ];
+        // Plus every char of the planes news text draws from, alone and after
+        // a letter, so no decomposition or case mapping is left untested.
+        let mut inputs: Vec<String> = tricky.iter().map(|s| s.to_string()).collect();
+        for c in (0x80..0x3000u32)
+            .chain(0xA640..0xA700)
+            .chain(0xFB00..0xFFF0)
+        {
+            if let Some(c) = char::from_u32(c) {
+                inputs.push(c.to_string());
+                inputs.push(format!("a{c}"));
+            }
+        }
+        for opts in ALL_OPTIONS {
+            for input in &inputs {
+                for word in fold_words(input, opts) {
+                    assert!(!word.is_empty() && !word.contains(' '));
+                    assert_eq!(
+                        fold_words(&word, opts),
+                        std::slice::from_ref(&word),
+                        "{input:?} with {opts:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn joined_words_are_space_framed() {
+        let folded = Folded::new("L’ONU, les Casques-bleus.", DEFAULT);
+        assert_eq!(folded.joined(), " l onu les casques bleus ");
+        assert_eq!(folded.word_at(3), Some(1));
+        assert_eq!(folded.word_at(4), None);
+        assert_eq!(folded.word(3), "casques");
+        assert_eq!(Folded::new("--", DEFAULT).joined(), " ");
+    }
+}

@@ -1,0 +1,130 @@
+//! Durable state behind one [`Store`] trait: per-source state, the article
+//! keys seen per source, alerts, and the outbox of deliveries. SQLite
+//! ([`sqlite`]) is the embedded default; the trait speaks only plain types so
+//! a PostgreSQL backend can follow.
+
+pub mod sqlite;
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::fetch::Validators;
+use crate::model::Alert;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the state database {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("cannot migrate the state database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("state database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("corrupt alert payload in the state database: {0}")]
+    Payload(#[from] serde_json::Error),
+}
+
+/// What is remembered of one source between polls.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceState {
+    pub validators: Validators,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_kind: Option<String>,
+    pub failures: u32,
+    pub items_seen: u64,
+}
+
+/// Everything one successful poll writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct PollRecord {
+    pub source: String,
+    pub at: DateTime<Utc>,
+    pub validators: Validators,
+    pub articles: Vec<NewArticle>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewArticle {
+    /// The main key first, then its aliases.
+    pub keys: Vec<String>,
+    pub alerts: Vec<NewAlert>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAlert {
+    pub alert: Alert,
+    /// (delivery id, notifier name)
+    pub deliveries: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollOutcome {
+    pub articles: usize,
+    pub alerts: usize,
+    pub deliveries: usize,
+}
+
+/// One delivery waiting in the outbox, with the alert it sends.
+#[derive(Debug, Clone)]
+pub struct PendingDelivery {
+    pub id: String,
+    pub notifier: String,
+    pub attempts: u32,
+    pub alert: Alert,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub pending: u64,
+    pub sent: u64,
+    pub dead: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError>;
+    /// Which of `keys` were already recorded for `source`.
+    async fn known_keys(
+        &self,
+        source: &str,
+        keys: &[String],
+    ) -> Result<HashSet<String>, StoreError>;
+    /// Records a successful poll: new keys, alerts, their deliveries and the
+    /// new validators, all or nothing. An article whose main key another
+    /// writer recorded meanwhile is skipped with its alerts.
+    async fn record_poll(&self, poll: &PollRecord) -> Result<PollOutcome, StoreError>;
+    /// A `304`: the source is healthy and nothing else changes.
+    async fn record_not_modified(&self, source: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Returns the number of consecutive failures, this one included.
+    async fn record_failure(
+        &self,
+        source: &str,
+        kind: &str,
+        message: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u32, StoreError>;
+    /// Pending deliveries due at `now` (all pending ones when `now` is
+    /// `None`), oldest first.
+    async fn due_deliveries(
+        &self,
+        now: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<PendingDelivery>, StoreError>;
+    async fn delivery_sent(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// A temporary failure: tried again at `next_attempt`.
+    async fn delivery_failed(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// A permanent failure: never tried again unless requeued.
+    async fn delivery_dead(&self, id: &str, error: &str) -> Result<(), StoreError>;
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+    /// When the next pending delivery is due, if any.
+    async fn next_delivery_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+}

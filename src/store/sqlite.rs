@@ -1,0 +1,323 @@
+//! The embedded SQLite backend: one file, WAL mode so readers never block
+//! the writer, a busy timeout so two processes on one file wait rather than
+//! fail, and write transactions taken with `BEGIN IMMEDIATE` so they never
+//! fail halfway on a lock upgrade.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::{
+    OutboxCounts, PendingDelivery, PollOutcome, PollRecord, SourceState, Store, StoreError,
+};
+use crate::fetch::Validators;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn from_ms(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+}
+
+impl SqliteStore {
+    /// Opens (creating it if needed) and migrates the database at `path`.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                source: sqlx::Error::Io(e),
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable across process crashes in WAL mode; only a
+            // power loss can drop the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// A throwaway database, for dry runs on a machine with no state yet.
+    pub async fn open_memory() -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .foreign_keys(true);
+        // Every connection to ":memory:" is a database of its own: one only.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: ":memory:".into(),
+                source,
+            })?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
+        let row = sqlx::query(
+            "SELECT etag, last_modified, last_success, last_error, last_error_kind, failures, items_seen
+             FROM sources WHERE name = ?",
+        )
+        .bind(source)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| SourceState {
+            validators: Validators {
+                etag: r.get(0),
+                last_modified: r.get(1),
+            },
+            last_success: r.get::<Option<i64>, _>(2).and_then(from_ms),
+            last_error: r.get(3),
+            last_error_kind: r.get(4),
+            failures: r.get::<i64, _>(5).try_into().unwrap_or(u32::MAX),
+            items_seen: r.get::<i64, _>(6).try_into().unwrap_or(0),
+        }))
+    }
+
+    async fn known_keys(
+        &self,
+        source: &str,
+        keys: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut known = HashSet::new();
+        // Batched to stay far below SQLite's bound-parameter limit.
+        for chunk in keys.chunks(500) {
+            let json = serde_json::to_string(chunk)?;
+            let rows = sqlx::query(
+                "SELECT key FROM article_keys WHERE source = ? AND key IN (SELECT value FROM json_each(?))",
+            )
+            .bind(source)
+            .bind(json)
+            .fetch_all(&self.pool)
+            .await?;
+            known.extend(rows.into_iter().map(|r| r.get::<String, _>(0)));
+        }
+        Ok(known)
+    }
+
+    async fn record_poll(&self, poll: &PollRecord) -> Result<PollOutcome, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let at = ms(poll.at);
+        let mut outcome = PollOutcome::default();
+        for article in &poll.articles {
+            let mut main_is_new = false;
+            for (i, key) in article.keys.iter().enumerate() {
+                let inserted = sqlx::query(
+                    "INSERT INTO article_keys (source, key, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(&poll.source)
+                .bind(key)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if i == 0 {
+                    main_is_new = inserted == 1;
+                }
+            }
+            if !main_is_new {
+                continue;
+            }
+            outcome.articles += 1;
+            for new in &article.alerts {
+                let payload = serde_json::to_string(&new.alert)?;
+                let alert_id: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO alerts (rule, source, article_key, payload, detected_at) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT DO NOTHING RETURNING id",
+                )
+                .bind(&new.alert.rule)
+                .bind(&poll.source)
+                .bind(&new.alert.article.key)
+                .bind(payload)
+                .bind(ms(new.alert.detected_at))
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(alert_id) = alert_id else { continue };
+                outcome.alerts += 1;
+                for (id, notifier) in &new.deliveries {
+                    outcome.deliveries += sqlx::query(
+                        "INSERT INTO deliveries (id, alert_id, notifier, state, next_attempt_at, created_at)
+                         VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(id)
+                    .bind(alert_id)
+                    .bind(notifier)
+                    .bind(at)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected() as usize;
+                }
+            }
+        }
+        sqlx::query(
+            "INSERT INTO sources (name, etag, last_modified, last_success, failures, items_seen)
+             VALUES (?, ?, ?, ?, 0, ?)
+             ON CONFLICT (name) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,
+                 last_success = excluded.last_success, failures = 0,
+                 items_seen = sources.items_seen + excluded.items_seen",
+        )
+        .bind(&poll.source)
+        .bind(&poll.validators.etag)
+        .bind(&poll.validators.last_modified)
+        .bind(at)
+        .bind(outcome.articles as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn record_not_modified(&self, source: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sources SET last_success = ?, failures = 0 WHERE name = ?")
+            .bind(ms(at))
+            .bind(source)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_failure(
+        &self,
+        source: &str,
+        kind: &str,
+        message: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let failures: i64 = sqlx::query_scalar(
+            "INSERT INTO sources (name, last_error, last_error_kind, last_error_at, failures) VALUES (?, ?, ?, ?, 1)
+             ON CONFLICT (name) DO UPDATE SET last_error = excluded.last_error,
+                 last_error_kind = excluded.last_error_kind, last_error_at = excluded.last_error_at,
+                 failures = sources.failures + 1
+             RETURNING failures",
+        )
+        .bind(source)
+        .bind(message)
+        .bind(kind)
+        .bind(ms(at))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(failures.try_into().unwrap_or(u32::MAX))
+    }
+
+    async fn due_deliveries(
+        &self,
+        now: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<PendingDelivery>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.notifier, d.attempts, a.payload FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+             WHERE d.state = 'pending' AND d.next_attempt_at <= ?
+             ORDER BY d.next_attempt_at, d.created_at, d.id LIMIT ?",
+        )
+        .bind(now.map_or(i64::MAX, ms))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(PendingDelivery {
+                    id: r.get(0),
+                    notifier: r.get(1),
+                    attempts: r.get::<i64, _>(2).try_into().unwrap_or(u32::MAX),
+                    alert: serde_json::from_str(r.get::<&str, _>(3))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delivery_sent(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries SET state = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL
+             WHERE id = ?",
+        )
+        .bind(ms(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delivery_failed(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
+             WHERE id = ? AND state = 'pending'",
+        )
+        .bind(error)
+        .bind(ms(next_attempt))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delivery_dead(&self, id: &str, error: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ? AND state = 'pending'",
+        )
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut counts = OutboxCounts::default();
+        for r in rows {
+            let n = r.get::<i64, _>(1).try_into().unwrap_or(0);
+            match r.get::<&str, _>(0) {
+                "pending" => counts.pending = n,
+                "sent" => counts.sent = n,
+                _ => counts.dead = n,
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn next_delivery_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(next.and_then(from_ms))
+    }
+}
