@@ -192,6 +192,12 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Diagnostics> {
     }
 }
 
+/// Every name given a table in the file, valid or not.
+struct Declared {
+    sources: Vec<String>,
+    notifiers: Vec<String>,
+}
+
 #[derive(Default)]
 struct Validator {
     errors: Vec<ConfigError>,
@@ -239,6 +245,12 @@ impl Validator {
             }
         }
 
+        // Rules may name a source or notifier that failed its own checks:
+        // that one gets its error, the rule does not get a second one.
+        let declared = Declared {
+            sources: sources_raw.iter().map(|(n, _, _)| n.clone()).collect(),
+            notifiers: notifiers_raw.iter().map(|(n, _, _)| n.clone()).collect(),
+        };
         let daemon = self.daemon(daemon_raw.unwrap_or_default());
         let mut sources = Vec::new();
         for (name, span, value) in sources_raw {
@@ -263,7 +275,7 @@ impl Validator {
         for (name, span, value) in rules_raw {
             let path = format!("rules.{name}");
             if let Some(raw) = self.deserialize::<RawRule>(value, &path)
-                && let Some((rule, spec)) = self.rule(name, span, raw, &path, &sources, &notifiers)
+                && let Some((rule, spec)) = self.rule(name, span, raw, &path, &sources, &declared)
             {
                 rules.push(rule);
                 specs.push(spec);
@@ -639,7 +651,7 @@ impl Validator {
         raw: RawRule,
         path: &str,
         sources: &[Source],
-        notifiers: &[Notifier],
+        declared: &Declared,
     ) -> Option<(Rule, RuleSpec)> {
         let before = self.errors.len();
         if let Some(q) = &raw.query {
@@ -667,7 +679,7 @@ impl Validator {
         }
         let mut scope_sources = Vec::new();
         for s in raw.sources.iter().flatten() {
-            if sources.iter().any(|src| &src.name == s.get_ref()) {
+            if declared.sources.contains(s.get_ref()) {
                 scope_sources.push(s.get_ref().clone());
             } else {
                 let mut err = ConfigError::new(
@@ -676,7 +688,7 @@ impl Validator {
                     format!("unknown source \"{}\"", s.get_ref()),
                 );
                 if let Some(near) =
-                    diag::nearest(s.get_ref(), sources.iter().map(|s| s.name.as_str()))
+                    diag::nearest(s.get_ref(), declared.sources.iter().map(String::as_str))
                 {
                     err = err.hint(format!("did you mean \"{near}\"?"));
                 }
@@ -711,7 +723,7 @@ impl Validator {
             );
         }
         for n in raw.notify.get_ref() {
-            if notifiers.iter().any(|x| &x.name == n.get_ref()) {
+            if declared.notifiers.contains(n.get_ref()) {
                 notify.push(n.get_ref().clone());
             } else {
                 let mut err = ConfigError::new(
@@ -719,10 +731,12 @@ impl Validator {
                     format!("{path}.notify"),
                     format!("unknown notifier \"{}\"", n.get_ref()),
                 );
-                err = match diag::nearest(n.get_ref(), notifiers.iter().map(|x| x.name.as_str())) {
-                    Some(near) => err.hint(format!("did you mean \"{near}\"?")),
-                    None => err.hint("define it as a [notifiers.NAME] table"),
-                };
+                err =
+                    match diag::nearest(n.get_ref(), declared.notifiers.iter().map(String::as_str))
+                    {
+                        Some(near) => err.hint(format!("did you mean \"{near}\"?")),
+                        None => err.hint("define it as a [notifiers.NAME] table"),
+                    };
                 self.errors.push(err);
             }
         }
