@@ -88,11 +88,7 @@ async fn main() {
         }
         let (t, report) = timed_once(&config).await;
         assert!(report.all_ok());
-        alerts = report
-            .polls
-            .iter()
-            .map(|(_, r)| r.as_ref().map_or(0, |r| r.alerts.len()))
-            .sum::<usize>();
+        alerts = report.alerts().count();
         first.push(t);
         let (t, _) = timed_once(&config).await;
         unchanged.push(t);

@@ -59,6 +59,14 @@ pub struct OnceReport {
 }
 
 impl OnceReport {
+    /// Every alert raised, in source order.
+    pub fn alerts(&self) -> impl Iterator<Item = &crate::model::Alert> {
+        self.polls
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .flat_map(|r| &r.alerts)
+    }
+
     /// Everything polled and nothing left undelivered.
     pub fn all_ok(&self) -> bool {
         self.polls.iter().all(|(_, r)| r.is_ok())

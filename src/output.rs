@@ -21,12 +21,7 @@ pub fn once_json(report: &OnceReport) -> serde_json::Value {
             Err(e) => json!({ "source": name, "status": "error", "error_kind": e.kind(), "error": e.to_string() }),
         })
         .collect();
-    let alerts: Vec<&Alert> = report
-        .polls
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .flat_map(|r| &r.alerts)
-        .collect();
+    let alerts: Vec<&Alert> = report.alerts().collect();
     json!({ "sources": sources, "alerts": alerts, "deliveries": report.deliveries })
 }
 
@@ -68,12 +63,7 @@ pub fn once_table(report: &OnceReport, dry_run: bool) -> String {
             ),
         };
     }
-    let alerts: Vec<&Alert> = report
-        .polls
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .flat_map(|r| &r.alerts)
-        .collect();
+    let alerts: Vec<&Alert> = report.alerts().collect();
     if !alerts.is_empty() {
         let _ = writeln!(out, "\n{}:", if dry_run { "Would alert" } else { "Alerts" });
     }

@@ -130,6 +130,21 @@ notify = [{notify}]"#
     )
 }
 
+/// The commonest world: the French UN feed, alerting from the first poll,
+/// and the minusma rule sending to `notify`.
+async fn un_news_alerting(notify: &str) -> World {
+    let w = World::new().await;
+    let url = w.serve("/fr/rss.xml", "un-fr.rss");
+    w.config(
+        r#"first_run = "alert""#,
+        &format!(
+            "[sources.un-news]\nurl = \"{url}\"\n\n{}",
+            minusma_rule(notify)
+        ),
+    );
+    w
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_minusma_article_sends_one_webhook_and_one_email() {
     let w = World::new().await;
@@ -245,15 +260,7 @@ async fn a_minusma_article_sends_one_webhook_and_one_email() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_is_sent_twice_and_one_new_article_alerts_once() {
-    let w = World::new().await;
-    let url = w.serve("/fr/rss.xml", "un-fr.rss");
-    w.config(
-        r#"first_run = "alert""#,
-        &format!(
-            "[sources.un-news]\nurl = \"{url}\"\n\n{}",
-            minusma_rule(r#""hook", "desk""#)
-        ),
-    );
+    let w = un_news_alerting(r#""hook", "desk""#).await;
     assert_ok(&w.once().await);
     assert_eq!(w.hook.delivered().len(), 1);
     assert!(w.smtp.wait_for(1, Duration::from_secs(5)).await);
@@ -509,15 +516,7 @@ async fn script_and_crlf_in_a_title_are_escaped_in_html_and_never_a_header() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_webhook_answering_500_then_200_gets_the_alert_exactly_once() {
-    let w = World::new().await;
-    let url = w.serve("/fr/rss.xml", "un-fr.rss");
-    w.config(
-        r#"first_run = "alert""#,
-        &format!(
-            "[sources.un-news]\nurl = \"{url}\"\n\n{}",
-            minusma_rule(r#""hook""#)
-        ),
-    );
+    let w = un_news_alerting(r#""hook""#).await;
     w.hook.script(&[500]);
     let first = w.once().await;
     assert_eq!(
@@ -554,15 +553,7 @@ async fn a_webhook_answering_500_then_200_gets_the_alert_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_smtp_server_refusing_data_gets_the_mail_on_the_next_run() {
-    let w = World::new().await;
-    let url = w.serve("/fr/rss.xml", "un-fr.rss");
-    w.config(
-        r#"first_run = "alert""#,
-        &format!(
-            "[sources.un-news]\nurl = \"{url}\"\n\n{}",
-            minusma_rule(r#""desk""#)
-        ),
-    );
+    let w = un_news_alerting(r#""desk""#).await;
     w.smtp.fail_next_data("451 4.3.0 try again later");
     let first = w.once().await;
     assert_eq!(first.status.code(), Some(2), "{}", explain(&first));
@@ -574,15 +565,7 @@ async fn an_smtp_server_refusing_data_gets_the_mail_on_the_next_run() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_webhook_answering_400_is_dead_not_retried() {
-    let w = World::new().await;
-    let url = w.serve("/fr/rss.xml", "un-fr.rss");
-    w.config(
-        r#"first_run = "alert""#,
-        &format!(
-            "[sources.un-news]\nurl = \"{url}\"\n\n{}",
-            minusma_rule(r#""hook""#)
-        ),
-    );
+    let w = un_news_alerting(r#""hook""#).await;
     w.hook.script(&[400]);
     let first = w.once().await;
     assert_eq!(first.status.code(), Some(2));
@@ -601,15 +584,7 @@ async fn a_webhook_answering_400_is_dead_not_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_prints_alerts_as_json_and_records_nothing() {
-    let w = World::new().await;
-    let url = w.serve("/fr/rss.xml", "un-fr.rss");
-    w.config(
-        r#"first_run = "alert""#,
-        &format!(
-            "[sources.un-news]\nurl = \"{url}\"\n\n{}",
-            minusma_rule(r#""hook", "desk""#)
-        ),
-    );
+    let w = un_news_alerting(r#""hook", "desk""#).await;
     let out = w.vigie(&["once", "--dry-run", "--format", "json"]).await;
     assert_ok(&out);
     let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");

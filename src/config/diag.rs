@@ -15,6 +15,8 @@ pub struct ConfigError {
     pub path: String,
     pub message: String,
     pub hint: Option<String>,
+    /// Byte ranges of secret values: never echoed.
+    pub masked: Vec<Range<usize>>,
 }
 
 impl ConfigError {
@@ -28,6 +30,7 @@ impl ConfigError {
             path: path.into(),
             message: message.into(),
             hint: None,
+            masked: Vec::new(),
         }
     }
 
@@ -114,29 +117,73 @@ fn render(f: &mut fmt::Formatter<'_>, file: &str, text: &str, error: &ConfigErro
     };
     let (line, col) = line_col(text, span.start);
     writeln!(f, "error: {file}:{line}:{col}: {subject}{}", error.message)?;
-    let line_text = text.lines().nth(line - 1).unwrap_or("");
     let gutter = line.to_string().len();
     // The caret covers the span, but never past the end of its first line.
     let start = floor_char_boundary(text, span.start.min(text.len()));
     let end = floor_char_boundary(text, span.end.min(text.len()));
-    let rest_of_line = text[start..].find('\n').map_or(text.len(), |i| start + i);
-    let width = text[start..end.min(rest_of_line).max(start)]
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let width = text[start..end.min(line_end).max(start)]
         .chars()
         .count()
         .max(1);
+    let (shown, caret_col, width) =
+        mask_line(text, line_start..line_end, start, width, &error.masked);
     writeln!(f, "{:gutter$} |", "")?;
-    writeln!(f, "{line} | {line_text}")?;
+    writeln!(f, "{line} | {}", shown.trim_end_matches('\r'))?;
     writeln!(
         f,
         "{:gutter$} | {}{}",
         "",
-        " ".repeat(col - 1),
+        " ".repeat(caret_col),
         "^".repeat(width)
     )?;
     if let Some(hint) = &error.hint {
         writeln!(f, "{:gutter$} = hint: {hint}", "")?;
     }
     Ok(())
+}
+
+const MASK: &str = "<secret>";
+
+/// The line `line` of `text` with every secret replaced by `<secret>`, the
+/// caret's column (in characters, from 0) for the byte offset `at`, and the
+/// caret's width.
+fn mask_line(
+    text: &str,
+    line: Range<usize>,
+    at: usize,
+    width: usize,
+    masks: &[Range<usize>],
+) -> (String, usize, usize) {
+    let mut shown = String::new();
+    let mut caret = None;
+    let mut width = width;
+    let mut i = line.start;
+    while i < line.end {
+        if let Some(m) = masks.iter().find(|m| m.start <= i && i < m.end) {
+            if caret.is_none() && at >= i && at < m.end {
+                caret = Some(shown.chars().count());
+                width = MASK.len();
+            }
+            shown.push_str(MASK);
+            i = m.end.min(line.end);
+        } else {
+            let next = masks
+                .iter()
+                .filter(|m| m.start > i && m.start < line.end)
+                .map(|m| m.start)
+                .min()
+                .unwrap_or(line.end);
+            if caret.is_none() && at >= i && at < next {
+                caret = Some(shown.chars().count() + text[i..at].chars().count());
+            }
+            shown.push_str(&text[i..next]);
+            i = next;
+        }
+    }
+    let caret = caret.unwrap_or_else(|| shown.chars().count());
+    (shown, caret, width)
 }
 
 /// The valid name nearest to a misspelled one, if any is near enough.
@@ -175,5 +222,11 @@ pub fn from_toml(error: &toml::de::Error, path: &str) -> ConfigError {
         let key = rest.split('`').next().unwrap_or(rest);
         return ConfigError::new(span, path, format!("missing key \"{key}\""));
     }
+    // serde names Rust types; people read TOML ones.
+    let message = message
+        .replace("expected i64", "expected a whole number")
+        .replace("expected u16", "expected a whole number")
+        .replace("expected a boolean", "expected true or false")
+        .replace("expected a sequence", "expected a list [\"…\"]");
     ConfigError::new(span, path, message)
 }

@@ -182,6 +182,9 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Diagnostics> {
         Some(config) if v.errors.is_empty() => Ok(config),
         _ => {
             let mut errors = v.errors;
+            for e in &mut errors {
+                e.masked = v.secret_spans.clone();
+            }
             errors.sort_by_key(|e| e.span.as_ref().map_or(0, |s| s.start));
             Err(Diagnostics {
                 file: file.to_path_buf(),
@@ -192,21 +195,31 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Diagnostics> {
     }
 }
 
-/// Every name given a table in the file, valid or not.
+/// Every name given a table in the file, and every tag given to a source,
+/// valid or not.
 struct Declared {
     sources: Vec<String>,
     notifiers: Vec<String>,
+    tags: HashSet<String>,
+    /// False when a source table could not be read at all.
+    all_tags_known: bool,
 }
 
 #[derive(Default)]
 struct Validator {
     errors: Vec<ConfigError>,
+    /// Where secret values sit in the file: an error on those lines shows
+    /// the line with the secret masked.
+    secret_spans: Vec<Range<usize>>,
+    /// The config text, to map template offsets back through TOML escapes.
+    text: String,
 }
 
 type Entries<'a> = Vec<(String, Range<usize>, toml::Spanned<DeValue<'a>>)>;
 
 impl Validator {
     fn run(&mut self, text: &str, file: &Path) -> Option<Config> {
+        self.text = text.to_string();
         let (root, syntax) = DeTable::parse_recoverable(text);
         if !syntax.is_empty() {
             for e in &syntax {
@@ -247,17 +260,24 @@ impl Validator {
 
         // Rules may name a source or notifier that failed its own checks:
         // that one gets its error, the rule does not get a second one.
-        let declared = Declared {
+        let mut declared = Declared {
             sources: sources_raw.iter().map(|(n, _, _)| n.clone()).collect(),
             notifiers: notifiers_raw.iter().map(|(n, _, _)| n.clone()).collect(),
+            tags: HashSet::new(),
+            all_tags_known: true,
         };
         let daemon = self.daemon(daemon_raw.unwrap_or_default());
         let mut sources = Vec::new();
         for (name, span, value) in sources_raw {
             let path = format!("sources.{name}");
-            if let Some(raw) = self.deserialize::<RawSource>(value, &path)
-                && let Some(source) = self.source(name, span, raw, &path, daemon.as_ref())
-            {
+            let Some(raw) = self.deserialize::<RawSource>(value, &path) else {
+                declared.all_tags_known = false;
+                continue;
+            };
+            declared
+                .tags
+                .extend(raw.tags.iter().flatten().map(|t| t.get_ref().clone()));
+            if let Some(source) = self.source(name, span, raw, &path, daemon.as_ref()) {
                 sources.push(source);
             }
         }
@@ -275,7 +295,7 @@ impl Validator {
         for (name, span, value) in rules_raw {
             let path = format!("rules.{name}");
             if let Some(raw) = self.deserialize::<RawRule>(value, &path)
-                && let Some((rule, spec)) = self.rule(name, span, raw, &path, &sources, &declared)
+                && let Some((rule, spec)) = self.rule(name, span, raw, &path, &declared)
             {
                 rules.push(rule);
                 specs.push(spec);
@@ -305,6 +325,31 @@ impl Validator {
         })
     }
 
+    /// `sources.rfi` + the key the error points at, when its span is the
+    /// value of a `key = value` line: `sources.rfi.interval`.
+    fn key_path(&self, path: &str, span: Option<&Range<usize>>) -> String {
+        let Some(span) = span else {
+            return path.to_string();
+        };
+        let start = span.start.min(self.text.len());
+        let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let before = self.text.get(line_start..start).unwrap_or_default();
+        match before.split_once('=') {
+            Some((key, rest)) if rest.trim().is_empty() => {
+                let key = key.trim().trim_matches('"');
+                if !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+                {
+                    return format!("{path}.{key}");
+                }
+                path.to_string()
+            }
+            _ => path.to_string(),
+        }
+    }
+
     fn deserialize<T: for<'de> Deserialize<'de>>(
         &mut self,
         value: toml::Spanned<DeValue<'_>>,
@@ -313,7 +358,8 @@ impl Validator {
         match T::deserialize(ValueDeserializer::from(value)) {
             Ok(t) => Some(t),
             Err(e) => {
-                self.errors.push(diag::from_toml(&e, path));
+                let path = self.key_path(path, e.span().as_ref());
+                self.errors.push(diag::from_toml(&e, &path));
                 None
             }
         }
@@ -401,7 +447,7 @@ impl Validator {
                 "daemon.listen",
                 "the health and metrics listener",
             ),
-            (&raw.errors_to, "daemon.errors_to", "error notifications"),
+            (&raw.errors_to, "daemon.errors_to", "error notification"),
             (
                 &raw.stale_after,
                 "daemon.stale_after",
@@ -551,7 +597,7 @@ impl Validator {
             self.errors.push(ConfigError::not_supported(
                 html.span(),
                 format!("{path}.html"),
-                "HTML extraction settings",
+                "HTML extraction (the html table)",
             ));
         }
         let interval = match &raw.interval {
@@ -650,7 +696,6 @@ impl Validator {
         name_span: Range<usize>,
         raw: RawRule,
         path: &str,
-        sources: &[Source],
         declared: &Declared,
     ) -> Option<(Rule, RuleSpec)> {
         let before = self.errors.len();
@@ -697,10 +742,9 @@ impl Validator {
         }
         let mut scope_tags = Vec::new();
         for t in raw.tags.iter().flatten() {
-            let known = sources
-                .iter()
-                .flat_map(|s| s.tags.iter().map(String::as_str));
-            if sources.iter().any(|s| s.tags.contains(t.get_ref())) {
+            if declared.tags.contains(t.get_ref()) || !declared.all_tags_known {
+                // An unreadable source may carry the tag: its own error is
+                // the one to fix.
                 scope_tags.push(t.get_ref().clone());
             } else {
                 let mut err = ConfigError::new(
@@ -708,7 +752,9 @@ impl Validator {
                     format!("{path}.tags"),
                     format!("no source has the tag \"{}\"", t.get_ref()),
                 );
-                if let Some(near) = diag::nearest(t.get_ref(), known.collect::<HashSet<_>>()) {
+                if let Some(near) =
+                    diag::nearest(t.get_ref(), declared.tags.iter().map(String::as_str))
+                {
                     err = err.hint(format!("did you mean \"{near}\"?"));
                 }
                 self.errors.push(err);
@@ -787,22 +833,26 @@ impl Validator {
     ) -> Option<Notifier> {
         let before = self.errors.len();
         for (value, key, what) in [
-            (raw.digest.as_ref().map(|v| v.span()), "digest", "digests"),
-            (raw.rate.as_ref().map(|v| v.span()), "rate", "rate limits"),
+            (
+                raw.digest.as_ref().map(|v| v.span()),
+                "digest",
+                "digest delivery",
+            ),
+            (raw.rate.as_ref().map(|v| v.span()), "rate", "rate limiting"),
             (
                 raw.body.as_ref().map(|v| v.span()),
                 "body",
-                "body templates",
+                "a body template",
             ),
             (
                 raw.template.as_ref().map(|v| v.span()),
                 "template",
-                "template files",
+                "a template file",
             ),
             (
                 raw.secret.as_ref().map(|v| v.span()),
                 "secret",
-                "webhook signatures",
+                "webhook signing",
             ),
         ] {
             if let Some(span) = value {
@@ -945,6 +995,11 @@ impl Validator {
     }
 
     fn secret(&mut self, value: &S<raw::RawSecret>, path: &str) -> Option<SecretString> {
+        // Only a secret written in the file is masked; `{ env = "NAME" }`
+        // names where it lives and helps the reader.
+        if matches!(value.get_ref(), raw::RawSecret::Literal(_)) {
+            self.secret_spans.push(value.span());
+        }
         match secret::resolve(value.get_ref(), value.span(), path) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -972,7 +1027,7 @@ impl Validator {
     }
 
     fn email(&mut self, raw: &RawNotifier, path: &str) -> Option<Email> {
-        if let Some(t) = &raw.transport {
+        if let Some(t) = raw.transport.as_ref().filter(|t| t.get_ref() != "smtp") {
             if t.get_ref() == "sendmail" {
                 self.errors.push(ConfigError::not_supported(
                     t.span(),
@@ -1020,9 +1075,12 @@ impl Validator {
                 if let Err((message, offset)) = crate::notify::template::check_subject(s.get_ref())
                 {
                     let span = s.span();
+                    // The template offset is in the decoded string: map it
+                    // back through quotes and escapes, or point at the value.
+                    let raw = self.text.get(span.clone()).unwrap_or_default();
                     let start = offset
-                        .map_or(span.start, |o| span.start + 1 + o)
-                        .min(span.end);
+                        .and_then(|o| raw_offset(raw, o))
+                        .map_or(span.start, |o| span.start + o);
                     self.err(start..span.end, &format!("{path}.subject"), message);
                     None
                 } else {
@@ -1033,7 +1091,7 @@ impl Validator {
         };
         let smtp = match &raw.smtp {
             Some(smtp) => self.smtp(smtp.get_ref(), &format!("{path}.smtp")),
-            None if raw.transport.is_none() => {
+            None if raw.transport.as_ref().is_none_or(|t| t.get_ref() == "smtp") => {
                 self.err(
                     raw.kind.span(),
                     path,
@@ -1124,6 +1182,48 @@ impl Validator {
     }
 }
 
+/// Where the byte `decoded` of a TOML string's value sits in its source
+/// text `raw` (quotes included). One-line basic and literal strings only;
+/// `None` for multi-line strings or an offset past the end.
+fn raw_offset(raw: &str, decoded: usize) -> Option<usize> {
+    if raw.starts_with("'''") || raw.starts_with("\"\"\"") {
+        return None;
+    }
+    if raw.starts_with('\'') {
+        return (decoded + 1 < raw.len()).then_some(decoded + 1);
+    }
+    let body = raw.strip_prefix('"')?;
+    let mut produced = 0;
+    let mut chars = body.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if produced >= decoded {
+            return (produced == decoded).then_some(i + 1);
+        }
+        produced += match c {
+            '"' => return None,
+            '\\' => {
+                let (_, kind) = chars.next()?;
+                let digits = match kind {
+                    'u' => 4,
+                    'U' => 8,
+                    'x' => 2,
+                    _ => 0,
+                };
+                if digits == 0 {
+                    1
+                } else {
+                    let hex: String = (0..digits)
+                        .filter_map(|_| chars.next().map(|(_, h)| h))
+                        .collect();
+                    char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?.len_utf8()
+                }
+            }
+            c => c.len_utf8(),
+        };
+    }
+    None
+}
+
 /// `"15MiB"`, `"500KB"`, `"1048576"`: binary and decimal units.
 pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
@@ -1148,6 +1248,17 @@ pub fn parse_size(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn template_offsets_map_through_escapes() {
+        // "a\u00abb{{" decodes to "a«b{{": the `{{` is at byte 4 decoded,
+        // byte 9 in the source text.
+        assert_eq!(raw_offset(r#""a\u00abb{{""#, 4), Some(9));
+        assert_eq!(raw_offset(r#""plain {{ x }}""#, 6), Some(7));
+        assert_eq!(raw_offset("'lit {{'", 4), Some(5));
+        assert_eq!(raw_offset(r#""é\n{{""#, 3), Some(5));
+        assert_eq!(raw_offset(r#""""multi""""#, 1), None);
+    }
 
     #[test]
     fn sizes() {
