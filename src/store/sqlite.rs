@@ -258,7 +258,7 @@ impl Store for SqliteStore {
     async fn delivery_sent(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE deliveries SET state = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL
-             WHERE id = ?",
+             WHERE id = ? AND state = 'pending'",
         )
         .bind(ms(at))
         .bind(id)

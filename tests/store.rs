@@ -1,0 +1,232 @@
+//! The SQLite store: what one poll records, that an article alerts at most
+//! once per rule even when two processes race on one state file, and how a
+//! delivery moves through the outbox.
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use vigie::fetch::Validators;
+use vigie::model::{Alert, Article, delivery_id};
+use vigie::store::{NewAlert, NewArticle, PollRecord, SqliteStore, Store};
+
+fn article(key: &str) -> Article {
+    Article {
+        key: key.into(),
+        aliases: vec![format!("url:https://news.example.org/{key}")],
+        url: Some(format!("https://news.example.org/{key}")),
+        title: "Mali : le retrait des Casques bleus de la Minusma".into(),
+        summary: "Le Conseil de sécurité a mis fin au mandat.".into(),
+        body: None,
+        published: Utc.with_ymd_and_hms(2023, 8, 19, 10, 32, 0).single(),
+        updated: None,
+        authors: vec!["Awa Diarra".into()],
+        language: Some("fr".into()),
+        tags: vec!["mali".into()],
+        source: "un-news".into(),
+    }
+}
+
+fn poll_with(keys: &[&str]) -> PollRecord {
+    let at = Utc::now();
+    PollRecord {
+        source: "un-news".into(),
+        at,
+        validators: Validators {
+            etag: Some("\"v1\"".into()),
+            last_modified: None,
+        },
+        articles: keys
+            .iter()
+            .map(|key| {
+                let a = article(key);
+                NewArticle {
+                    keys: a.all_keys().map(str::to_string).collect(),
+                    alerts: vec![NewAlert {
+                        deliveries: ["hook", "desk"]
+                            .iter()
+                            .map(|n| (delivery_id("minusma", "un-news", &a.key, n), n.to_string()))
+                            .collect(),
+                        alert: Alert {
+                            rule: "minusma".into(),
+                            source: "un-news".into(),
+                            article: a,
+                            matches: Vec::new(),
+                            detected_at: at,
+                        },
+                    }],
+                }
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_poll_records_keys_alerts_deliveries_and_validators_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("state/vigie.db"))
+        .await
+        .unwrap();
+    assert_eq!(store.source_state("un-news").await.unwrap(), None);
+
+    let outcome = store
+        .record_poll(&poll_with(&["id:a", "id:b"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.articles, outcome.alerts, outcome.deliveries),
+        (2, 2, 4)
+    );
+    let state = store.source_state("un-news").await.unwrap().unwrap();
+    assert_eq!(state.validators.etag.as_deref(), Some("\"v1\""));
+    assert!(state.last_success.is_some());
+    assert_eq!(state.items_seen, 2);
+
+    let keys: Vec<String> = ["id:a", "url:https://news.example.org/id:b", "id:zzz"]
+        .map(String::from)
+        .to_vec();
+    let known = store.known_keys("un-news", &keys).await.unwrap();
+    assert!(
+        known.contains("id:a")
+            && known.contains("url:https://news.example.org/id:b")
+            && !known.contains("id:zzz")
+    );
+    assert!(
+        store.known_keys("other", &keys).await.unwrap().is_empty(),
+        "keys are per source"
+    );
+
+    // The same articles again: nothing new, no second alert.
+    let again = store
+        .record_poll(&poll_with(&["id:a", "id:b"]))
+        .await
+        .unwrap();
+    assert_eq!((again.articles, again.alerts, again.deliveries), (0, 0, 0));
+    assert_eq!(store.outbox_counts().await.unwrap().pending, 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_racing_on_one_article_record_one_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vigie.db");
+    let first = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let second = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            store
+                .record_poll(&poll_with(&["id:a", "id:b", "id:c"]))
+                .await
+        }));
+    }
+    let mut alerts = 0;
+    for t in tasks {
+        alerts += t.await.unwrap().unwrap().alerts;
+    }
+    assert_eq!(alerts, 3, "each article alerts once, whoever wins");
+    assert_eq!(first.outbox_counts().await.unwrap().pending, 6);
+}
+
+#[tokio::test]
+async fn a_delivery_moves_from_pending_to_sent_or_dead() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("vigie.db"))
+        .await
+        .unwrap();
+    store.record_poll(&poll_with(&["id:a"])).await.unwrap();
+    let now = Utc::now();
+    let due = store.due_deliveries(Some(now), 100).await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert_eq!(
+        due[0].alert.article.title,
+        "Mali : le retrait des Casques bleus de la Minusma"
+    );
+    let (hook, desk) = if due[0].notifier == "hook" {
+        (&due[0], &due[1])
+    } else {
+        (&due[1], &due[0])
+    };
+
+    // A temporary failure: not due again until its retry time.
+    store
+        .delivery_failed(&hook.id, "HTTP 503", now + Duration::minutes(5))
+        .await
+        .unwrap();
+    let later = store.due_deliveries(Some(now), 100).await.unwrap();
+    assert_eq!(
+        later.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        [desk.id.as_str()]
+    );
+    assert_eq!(
+        store.due_deliveries(None, 100).await.unwrap().len(),
+        2,
+        "once takes every pending one"
+    );
+    let retry = store
+        .due_deliveries(Some(now + Duration::minutes(6)), 100)
+        .await
+        .unwrap();
+    let retried = retry
+        .iter()
+        .find(|d| d.id == hook.id)
+        .expect("due after its retry time");
+    assert_eq!(retried.attempts, 1);
+
+    store.delivery_sent(&hook.id, now).await.unwrap();
+    store
+        .delivery_dead(&desk.id, "SMTP 550 mailbox unknown")
+        .await
+        .unwrap();
+    let counts = store.outbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.sent, counts.dead), (0, 1, 1));
+    assert!(store.due_deliveries(None, 100).await.unwrap().is_empty());
+    assert_eq!(store.next_delivery_due().await.unwrap(), None);
+    // Outcomes only apply to pending deliveries: a late "failed" cannot
+    // requeue a sent one, a late "sent" cannot revive a dead one.
+    store.delivery_failed(&hook.id, "late", now).await.unwrap();
+    store.delivery_sent(&desk.id, now).await.unwrap();
+    let counts = store.outbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.sent, counts.dead), (0, 1, 1));
+}
+
+#[tokio::test]
+async fn failures_count_up_and_a_success_resets_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("vigie.db"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .record_failure("un-news", "timeout", "timed out after 30s", Utc::now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .record_failure("un-news", "status", "HTTP status 503", Utc::now())
+            .await
+            .unwrap(),
+        2
+    );
+    let state = store.source_state("un-news").await.unwrap().unwrap();
+    assert_eq!(state.last_error_kind.as_deref(), Some("status"));
+    assert_eq!(
+        state.last_success, None,
+        "never polled successfully: still a first poll"
+    );
+    store.record_poll(&poll_with(&[])).await.unwrap();
+    assert_eq!(
+        store
+            .source_state("un-news")
+            .await
+            .unwrap()
+            .unwrap()
+            .failures,
+        0
+    );
+}
