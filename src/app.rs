@@ -30,15 +30,15 @@ pub enum AppError {
     Setup(#[from] SetupError),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] FetchError),
-    #[error("unknown source \"{0}\"")]
-    UnknownSource(String),
+    #[error("unknown source \"{name}\"{}", hint.as_ref().map(|h| format!(" (did you mean \"{h}\"?)")).unwrap_or_default())]
+    UnknownSource { name: String, hint: Option<String> },
 }
 
 impl AppError {
     /// DESIGN.md §2: 1 for a user error, 2 for a runtime failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            AppError::Config(_) | AppError::UnknownSource(_) => 1,
+            AppError::Config(_) | AppError::UnknownSource { .. } => 1,
             _ => 2,
         }
     }
@@ -164,7 +164,11 @@ pub async fn once(
     if let Some(name) = only
         && config.source(name).is_none()
     {
-        return Err(AppError::UnknownSource(name.to_string()));
+        let names = config.sources.iter().map(|s| s.name.as_str());
+        return Err(AppError::UnknownSource {
+            name: name.to_string(),
+            hint: config::diag::nearest(name, names).map(str::to_string),
+        });
     }
     let config = Arc::new(config);
     let pipeline = Pipeline::open(config.clone(), dry_run).await?;

@@ -105,13 +105,16 @@ async fn watch_signals(shutdown: CancellationToken) {
     shutdown.cancel();
 }
 
-/// Logs go to stderr; the level comes from `RUST_LOG` (default `info`).
+/// Logs go to stderr, coloured only on a terminal; the level comes from
+/// `RUST_LOG` (default `info`).
 /// Under systemd (`JOURNAL_STREAM` set) the journal adds its own timestamps.
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         builder.without_time().with_ansi(false).init();
     } else {

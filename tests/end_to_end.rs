@@ -774,3 +774,30 @@ async fn run_polls_at_the_interval_and_stops_cleanly_on_sigterm() {
         "Mali : un premier convoi de Casques bleus quitte une base du nord du pays"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_source_polls_only_that_source() {
+    let w = World::new().await;
+    let un = w.serve("/fr/rss.xml", "un-fr.rss");
+    let latin1 = w.serve("/latin1.xml", "latin1.rss");
+    w.config(
+        r#"first_run = "alert""#,
+        &format!(
+            "[sources.un-news]\nurl = \"{un}\"\n\n[sources.latin1]\nurl = \"{latin1}\"\n\n{}",
+            minusma_rule(r#""hook""#)
+        ),
+    );
+    assert_ok(&w.vigie(&["once", "--source", "latin1"]).await);
+    assert_eq!(w.feeds.hits("/fr/rss.xml"), 0);
+    assert_eq!(
+        titles(&w.hook.delivered()),
+        ["Mali : le retrait des Casques bleus a été accéléré"]
+    );
+
+    let unknown = w.vigie(&["once", "--source", "un-new"]).await;
+    assert_eq!(unknown.status.code(), Some(1), "{}", explain(&unknown));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("unknown source \"un-new\" (did you mean \"un-news\"?)")
+    );
+}

@@ -164,13 +164,23 @@ impl Fetcher {
         } else if e.is_redirect() {
             FetchError::TooManyRedirects(defaults::MAX_REDIRECTS)
         } else if e.is_connect() {
-            FetchError::Connect(error_chain(&e))
+            FetchError::Connect(root_cause(&e))
         } else if e.is_body() || e.is_decode() {
-            FetchError::Body(error_chain(&e))
+            FetchError::Body(root_cause(&e))
         } else {
             FetchError::Other(error_chain(&e))
         }
     }
+}
+
+/// The innermost cause: "failed to lookup address information: Name or
+/// service not known" says more than reqwest's "error sending request".
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 /// reqwest's Display stops at the outermost error; the cause says more.
