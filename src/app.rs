@@ -128,12 +128,7 @@ impl Pipeline {
     }
 
     /// Spawns one poll, waiting first for a place under both caps.
-    fn spawn_poll(
-        &self,
-        tasks: &mut JoinSet<(usize, Result<PollReport, PollError>)>,
-        index: usize,
-        dry_run: bool,
-    ) {
+    fn spawn_poll(&self, polls: &mut Polls, index: usize, dry_run: bool) {
         let source = self.config.sources[index].clone();
         let (config, store, fetcher, limits) = (
             self.config.clone(),
@@ -141,16 +136,55 @@ impl Pipeline {
             self.fetcher.clone(),
             self.limits.clone(),
         );
-        tasks.spawn(async move {
+        let handle = polls.set.spawn(async move {
             let host = limits.host(source.url.host_str().unwrap_or_default());
             // The semaphores are never closed, so acquire cannot fail.
             let _host = host.acquire_owned().await;
             let _all = limits.all.acquire_owned().await;
-            (
-                index,
-                poll_and_record(config, store, fetcher, source, dry_run).await,
-            )
+            poll_and_record(config, store, fetcher, source, dry_run).await
         });
+        polls.sources.insert(handle.id(), index);
+    }
+}
+
+/// Polls in flight, each known by its source's index, so that a poll that
+/// panics is still reported against its source (and rescheduled).
+#[derive(Default)]
+struct Polls {
+    set: JoinSet<Result<PollReport, PollError>>,
+    sources: HashMap<tokio::task::Id, usize>,
+}
+
+impl Polls {
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// The next poll to finish: its source index and outcome.
+    async fn next(&mut self) -> Option<(usize, Result<PollReport, PollError>)> {
+        loop {
+            let (id, result) = match self.set.join_next_with_id().await? {
+                Ok((id, result)) => (id, result),
+                Err(e) => {
+                    tracing::error!(error = %e, "a poll task failed");
+                    (
+                        e.id(),
+                        Err(PollError::Internal(format!("the poll task failed: {e}"))),
+                    )
+                }
+            };
+            if let Some(index) = self.sources.remove(&id) {
+                return Some((index, result));
+            }
+        }
+    }
+
+    fn abort_all(&mut self) {
+        self.set.abort_all();
     }
 }
 
@@ -177,18 +211,15 @@ pub async fn once(
     } else {
         Some(Channels::new(&config)?)
     };
-    let mut tasks = JoinSet::new();
+    let mut polls = Polls::default();
     for (i, source) in config.sources.iter().enumerate() {
         if only.is_none_or(|name| name == source.name) {
-            pipeline.spawn_poll(&mut tasks, i, dry_run);
+            pipeline.spawn_poll(&mut polls, i, dry_run);
         }
     }
-    let mut results: Vec<(usize, Result<PollReport, PollError>)> = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(r) => results.push(r),
-            Err(e) => tracing::error!(error = %e, "a poll task failed"),
-        }
+    let mut results = Vec::new();
+    while let Some(result) = polls.next().await {
+        results.push(result);
     }
     results.sort_by_key(|(i, _)| *i);
     let mut report = OnceReport {
@@ -199,7 +230,12 @@ pub async fn once(
         deliveries: None,
     };
     if let Some(channels) = channels {
-        let dispatcher = Dispatcher::new(pipeline.store.clone(), channels);
+        let dispatcher = Arc::new(Dispatcher::new(
+            pipeline.store.clone(),
+            channels,
+            config.daemon.timeout,
+            CancellationToken::new(),
+        ));
         report.deliveries = Some(dispatcher.dispatch(None).await?);
     }
     Ok(report)
@@ -207,8 +243,6 @@ pub async fn once(
 
 /// How long `run` waits for polls and deliveries in flight at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
-/// The dispatcher looks at the outbox at least this often.
-const DISPATCH_IDLE: Duration = Duration::from_secs(30);
 
 /// `vigie run`: polls each source at its interval and delivers alerts as
 /// they are recorded, until `shutdown` is cancelled.
@@ -217,12 +251,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
     let pipeline = Pipeline::open(config.clone(), false).await?;
     let channels = Channels::new(&config)?;
     let wake_dispatcher = Arc::new(Notify::new());
-    let dispatcher = tokio::spawn(dispatch_loop(
-        Dispatcher::new(pipeline.store.clone(), channels),
+    let mut deliveries = Arc::new(Dispatcher::new(
         pipeline.store.clone(),
-        wake_dispatcher.clone(),
+        channels,
+        config.daemon.timeout,
         shutdown.clone(),
-    ));
+    ))
+    .spawn_loops(wake_dispatcher.clone());
     tracing::info!(
         sources = config.sources.len(),
         rules = config.rules.len(),
@@ -245,7 +280,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
         })
         .collect();
     let mut failures = vec![0u32; config.sources.len()];
-    let mut tasks = JoinSet::new();
+    let mut polls = Polls::default();
     loop {
         let next = due.iter().flatten().min().copied();
         tokio::select! {
@@ -257,18 +292,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
                         // None while polling: a slow source is never polled
                         // twice at once.
                         *slot = None;
-                        pipeline.spawn_poll(&mut tasks, i, false);
+                        pipeline.spawn_poll(&mut polls, i, false);
                     }
                 }
             }
-            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
-                let Ok((i, result)) = joined else { continue };
+            Some((i, result)) = polls.next(), if !polls.is_empty() => {
                 let source = &config.sources[i];
                 match result {
                     Ok(report) => {
                         failures[i] = 0;
                         if report.recorded.deliveries > 0 {
-                            wake_dispatcher.notify_one();
+                            wake_dispatcher.notify_waiters();
                         }
                     }
                     Err(_) => failures[i] = failures[i].saturating_add(1),
@@ -278,22 +312,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
         }
     }
 
-    tracing::info!(in_flight = tasks.len(), "stopping: no new polls");
-    let drain = async { while tasks.join_next().await.is_some() {} };
+    tracing::info!(in_flight = polls.len(), "stopping: no new polls");
+    let drain = async { while polls.next().await.is_some() {} };
     if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
         tracing::warn!(
             "polls still running at shutdown were abandoned; their articles will be seen again"
         );
-        tasks.abort_all();
+        polls.abort_all();
     }
-    // The dispatcher finishes the delivery in flight, then stops.
-    match tokio::time::timeout(SHUTDOWN_GRACE, dispatcher).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => return Err(e.into()),
-        Ok(Err(e)) => tracing::error!(error = %e, "the dispatcher failed"),
-        Err(_) => tracing::warn!(
+    // Each notifier finishes the delivery in flight, then stops.
+    let drain = async { while deliveries.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        tracing::warn!(
             "deliveries still in flight at shutdown stay pending and go out at next start"
-        ),
+        );
+        deliveries.abort_all();
     }
     tracing::info!("vigie stopped");
     Ok(())
@@ -303,41 +336,5 @@ async fn sleep_until(when: Option<Instant>) {
     match when {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
-    }
-}
-
-async fn dispatch_loop(
-    dispatcher: Dispatcher,
-    store: Arc<dyn Store>,
-    wake: Arc<Notify>,
-    shutdown: CancellationToken,
-) -> Result<(), StoreError> {
-    loop {
-        match dispatcher.dispatch(Some(chrono::Utc::now())).await {
-            Ok(r) if r != DispatchReport::default() => {
-                tracing::debug!(
-                    sent = r.sent,
-                    retrying = r.retrying,
-                    dead = r.dead,
-                    "outbox pass"
-                );
-            }
-            Ok(_) => {}
-            // A locked or briefly unreachable state file must not end the
-            // daemon: the next pass tries again.
-            Err(e) => tracing::error!(error = %e, "outbox pass failed"),
-        }
-        let wait = match store.next_delivery_due().await {
-            Ok(Some(at)) => (at - chrono::Utc::now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-                .min(DISPATCH_IDLE),
-            _ => DISPATCH_IDLE,
-        };
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(wait.max(Duration::from_millis(200))) => {}
-        }
     }
 }

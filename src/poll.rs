@@ -126,8 +126,8 @@ pub async fn poll(
             alerts: Vec::new(),
         };
         if may_alert {
-            for alert in match_article(config, source, article, now) {
-                let deliveries = config.rules[rule_index(config, &alert.rule)]
+            for (rule, alert) in match_article(config, source, article, now) {
+                let deliveries = config.rules[rule]
                     .notify
                     .iter()
                     .map(|n| {
@@ -172,14 +172,6 @@ pub async fn poll(
     Ok(report)
 }
 
-fn rule_index(config: &Config, name: &str) -> usize {
-    config
-        .rules
-        .iter()
-        .position(|r| r.name == name)
-        .unwrap_or(0)
-}
-
 /// Which new articles may alert: none on a baselined first poll, the N
 /// newest under `latest:N`, and never one older than `max_age`.
 fn alertable(config: &Config, new: &[&Article], first_poll: bool, now: DateTime<Utc>) -> Vec<bool> {
@@ -201,9 +193,14 @@ fn alertable(config: &Config, new: &[&Article], first_poll: bool, now: DateTime<
         }
     }
     if let Some(max_age) = config.daemon.max_age {
-        let oldest = now - chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
+        // An age reaching before year 0 means no limit, not a panic.
+        let oldest = chrono::Duration::from_std(max_age)
+            .ok()
+            .and_then(|age| now.checked_sub_signed(age));
         for (i, a) in new.iter().enumerate() {
-            if a.published.is_some_and(|p| p < oldest) {
+            if let (Some(p), Some(oldest)) = (a.published, oldest)
+                && p < oldest
+            {
                 allowed[i] = false;
             }
         }
@@ -211,13 +208,14 @@ fn alertable(config: &Config, new: &[&Article], first_poll: bool, now: DateTime<
     allowed
 }
 
-/// The alerts `article` raises: one per matching rule.
+/// The alerts `article` raises: one per matching rule, with the rule's index
+/// in `config.rules` (the matcher's rule order).
 pub fn match_article(
     config: &Config,
     source: &Source,
     article: &Article,
     now: DateTime<Utc>,
-) -> Vec<Alert> {
+) -> Vec<(usize, Alert)> {
     let doc = Document {
         title: &article.title,
         summary: &article.summary,
@@ -227,20 +225,23 @@ pub fn match_article(
         .matcher
         .match_document(&doc, &source.name, &source.tags)
         .into_iter()
-        .map(|m| Alert {
-            rule: config.matcher.rules()[m.rule].name.clone(),
-            source: source.name.clone(),
-            article: article.clone(),
-            matches: m
-                .hits
-                .into_iter()
-                .map(|h| MatchInfo {
-                    term: h.term,
-                    field: h.field.to_string(),
-                    snippet: h.snippet,
-                })
-                .collect(),
-            detected_at: now,
+        .map(|m| {
+            let alert = Alert {
+                rule: config.matcher.rules()[m.rule].name.clone(),
+                source: source.name.clone(),
+                article: article.clone(),
+                matches: m
+                    .hits
+                    .into_iter()
+                    .map(|h| MatchInfo {
+                        term: h.term,
+                        field: h.field.to_string(),
+                        snippet: h.snippet,
+                    })
+                    .collect(),
+                detected_at: now,
+            };
+            (m.rule, alert)
         })
         .collect()
 }

@@ -801,3 +801,64 @@ async fn once_source_polls_only_that_source() {
             .contains("unknown source \"un-new\" (did you mean \"un-news\"?)")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_absurd_retry_after_neither_crashes_nor_parks_the_alert() {
+    let w = un_news_alerting(r#""hook""#).await;
+    w.hook
+        .script_response(429, &[("retry-after", "99999999999999")]);
+    let first = w.once().await;
+    assert_eq!(first.status.code(), Some(2), "{}", explain(&first));
+    assert!(
+        stdout(&first).contains("0 sent, 1 to retry"),
+        "{}",
+        stdout(&first)
+    );
+    assert_ok(&w.once().await);
+    assert_eq!(w.hook.delivered().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_webhook_does_not_hold_back_the_email() {
+    let w = World::new().await;
+    let url = w.serve("/fr/rss.xml", "un-fr.rss");
+    w.config(
+        "interval = \"1h\"",
+        &format!(
+            "[sources.un-news]\nurl = \"{url}\"\n\n{}",
+            minusma_rule(r#""hook", "desk""#)
+        ),
+    );
+    // Baseline first, so that the daemon's own poll finds one new article.
+    assert_ok(&w.once().await);
+    w.serve("/fr/rss.xml", "un-fr-plus-one.rss");
+    w.hook.set_delay(Duration::from_secs(6));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["run", "--config"])
+        .arg(w.dir.path().join("vigie.toml"))
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("start vigie run");
+    assert!(
+        w.smtp.wait_for(1, Duration::from_secs(20)).await,
+        "the email went out"
+    );
+    assert!(
+        w.hook.delivered().is_empty(),
+        "the email did not wait for the webhook, still in flight"
+    );
+    assert!(
+        w.hook.wait_for(1, Duration::from_secs(20)).await,
+        "the webhook got it too"
+    );
+    let pid = child.id().expect("pid").to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops")
+        .expect("wait");
+    assert!(status.success());
+}

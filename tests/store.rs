@@ -139,42 +139,39 @@ async fn a_delivery_moves_from_pending_to_sent_or_dead() {
         .unwrap();
     store.record_poll(&poll_with(&["id:a"])).await.unwrap();
     let now = Utc::now();
-    let due = store.due_deliveries(Some(now), 100).await.unwrap();
-    assert_eq!(due.len(), 2);
+    let hook = store.due_deliveries("hook", Some(now), 100).await.unwrap();
+    let desk = store.due_deliveries("desk", Some(now), 100).await.unwrap();
+    assert_eq!((hook.len(), desk.len()), (1, 1));
+    let (hook, desk) = (&hook[0], &desk[0]);
     assert_eq!(
-        due[0].alert.article.title,
+        hook.alert.article.title,
         "Mali : le retrait des Casques bleus de la Minusma"
     );
-    let (hook, desk) = if due[0].notifier == "hook" {
-        (&due[0], &due[1])
-    } else {
-        (&due[1], &due[0])
-    };
 
     // A temporary failure: not due again until its retry time.
     store
         .delivery_failed(&hook.id, "HTTP 503", now + Duration::minutes(5))
         .await
         .unwrap();
-    let later = store.due_deliveries(Some(now), 100).await.unwrap();
-    assert_eq!(
-        later.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
-        [desk.id.as_str()]
+    assert!(
+        store
+            .due_deliveries("hook", Some(now), 100)
+            .await
+            .unwrap()
+            .is_empty()
     );
     assert_eq!(
-        store.due_deliveries(None, 100).await.unwrap().len(),
-        2,
+        store.due_deliveries("hook", None, 100).await.unwrap().len(),
+        1,
         "once takes every pending one"
     );
     let retry = store
-        .due_deliveries(Some(now + Duration::minutes(6)), 100)
+        .due_deliveries("hook", Some(now + Duration::minutes(6)), 100)
         .await
         .unwrap();
-    let retried = retry
-        .iter()
-        .find(|d| d.id == hook.id)
-        .expect("due after its retry time");
-    assert_eq!(retried.attempts, 1);
+    assert_eq!(retry[0].attempts, 1);
+    let next = store.next_delivery_due("hook").await.unwrap().unwrap();
+    assert!(next > now + Duration::minutes(4));
 
     store.delivery_sent(&hook.id, now).await.unwrap();
     store
@@ -183,14 +180,70 @@ async fn a_delivery_moves_from_pending_to_sent_or_dead() {
         .unwrap();
     let counts = store.outbox_counts().await.unwrap();
     assert_eq!((counts.pending, counts.sent, counts.dead), (0, 1, 1));
-    assert!(store.due_deliveries(None, 100).await.unwrap().is_empty());
-    assert_eq!(store.next_delivery_due().await.unwrap(), None);
+    assert!(
+        store
+            .due_deliveries("hook", None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.next_delivery_due("hook").await.unwrap(), None);
     // Outcomes only apply to pending deliveries: a late "failed" cannot
     // requeue a sent one, a late "sent" cannot revive a dead one.
     store.delivery_failed(&hook.id, "late", now).await.unwrap();
     store.delivery_sent(&desk.id, now).await.unwrap();
     let counts = store.outbox_counts().await.unwrap();
     assert_eq!((counts.pending, counts.sent, counts.dead), (0, 1, 1));
+}
+
+#[tokio::test]
+async fn a_claimed_delivery_is_not_sent_by_a_second_process_until_the_claim_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vigie.db");
+    let run = SqliteStore::open(&path).await.unwrap();
+    let once = SqliteStore::open(&path).await.unwrap();
+    run.record_poll(&poll_with(&["id:a"])).await.unwrap();
+    let now = Utc::now();
+    let id = run.due_deliveries("desk", None, 10).await.unwrap()[0]
+        .id
+        .clone();
+
+    assert!(
+        run.claim_delivery(&id, now, now + Duration::minutes(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !once
+            .claim_delivery(&id, now, now + Duration::minutes(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        once.due_deliveries("desk", None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a claimed delivery is not offered"
+    );
+    assert!(run.next_delivery_due("desk").await.unwrap().unwrap() > now + Duration::minutes(1));
+
+    // The first sender died: after its claim expires, another takes over.
+    let later = now + Duration::minutes(3);
+    assert!(
+        once.claim_delivery(&id, later, later + Duration::minutes(2))
+            .await
+            .unwrap()
+    );
+    once.delivery_sent(&id, later).await.unwrap();
+    assert!(
+        !run.claim_delivery(&id, later, later).await.unwrap(),
+        "a sent delivery cannot be claimed"
+    );
+    assert_eq!(
+        run.pending_by_notifier().await.unwrap(),
+        vec![("hook".to_string(), 1)]
+    );
 }
 
 #[tokio::test]

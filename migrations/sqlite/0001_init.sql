@@ -44,8 +44,12 @@ CREATE TABLE deliveries (
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     last_error      TEXT,
+    -- Set while one process sends the delivery, so that another process on
+    -- the same state (a `vigie once` beside `vigie run`) does not send it
+    -- too; a crashed sender's claim simply expires.
+    claimed_until   INTEGER,
     created_at      INTEGER NOT NULL,
     sent_at         INTEGER
 );
 
-CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+CREATE INDEX deliveries_due ON deliveries (notifier, state, next_attempt_at);

@@ -20,6 +20,9 @@ pub const MAX_REDIRECTS: usize = 10;
 pub const STATE_FILE: &str = "vigie.db";
 /// The shortest interval accepted: anything faster is abuse of the sites.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest duration any key accepts: longer ones are typos, and would
+/// overflow date arithmetic.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
 /// SMTP ports by `security`.
 pub const SMTP_PORT_STARTTLS: u16 = 587;
 pub const SMTP_PORT_TLS: u16 = 465;

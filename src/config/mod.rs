@@ -392,6 +392,10 @@ impl Validator {
                 self.err(value.span(), path, "must be longer than zero");
                 None
             }
+            Ok(d) if d > defaults::MAX_DURATION => {
+                self.err(value.span(), path, "longer than ten years");
+                None
+            }
             Ok(d) => Some(d),
             Err(e) => {
                 self.errors.push(

@@ -94,4 +94,10 @@ impl Channels {
     pub fn get(&self, name: &str) -> Option<Arc<Channel>> {
         self.by_name.get(name).cloned()
     }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Arc<Channel>)> {
+        self.by_name
+            .iter()
+            .map(|(name, channel)| (name.as_str(), channel))
+    }
 }

@@ -1,28 +1,40 @@
-//! The outbox dispatcher: takes pending deliveries from the store, sends
-//! each through its notifier, and records the outcome — sent, tried again
-//! later with backoff, or dead. Notifiers are served in parallel, each one's
-//! deliveries in order (so an email batch reuses one connection).
+//! The outbox dispatcher: takes each notifier's pending deliveries from the
+//! store, claims one, sends it, and records the outcome — sent, tried again
+//! later with backoff, or dead. Every notifier is served on its own, so one
+//! that is slow or down never delays another; within a notifier deliveries go
+//! in order (an email batch reuses one connection), and the first temporary
+//! failure ends the pass instead of waiting out one timeout per delivery.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
-use super::Channels;
+use super::{Channel, Channels};
 use crate::schedule;
-use crate::store::{PendingDelivery, Store, StoreError};
+use crate::store::{Store, StoreError};
 
-/// The most deliveries taken in one pass.
-const BATCH: u32 = 10_000;
+/// The most deliveries of one notifier taken in one pass.
+const BATCH: u32 = 1_000;
+/// The longest a server's `Retry-After` is honoured: beyond it, a typo or a
+/// hostile receiver would park an alert for years.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// A notifier loop looks at the outbox at least this often.
+const IDLE: Duration = Duration::from_secs(30);
+/// ... and at most this often, whatever the store says.
+const MIN_WAIT: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DispatchReport {
     pub sent: usize,
-    /// Temporary failures: still pending, tried again later.
+    /// Still pending: failed temporarily, or not tried after a temporary
+    /// failure of the same notifier, or held by another process.
     pub retrying: usize,
     pub dead: usize,
-    /// Deliveries for a notifier the config no longer has: left pending.
+    /// Pending deliveries for a notifier the config no longer has.
     pub orphaned: usize,
 }
 
@@ -38,64 +50,172 @@ impl DispatchReport {
 pub struct Dispatcher {
     store: Arc<dyn Store>,
     channels: Channels,
+    /// How long a claim holds: long enough for one send to time out.
+    lease: chrono::Duration,
+    /// Cancelled at shutdown: a pass stops between two deliveries.
+    shutdown: CancellationToken,
 }
 
 impl Dispatcher {
-    pub fn new(store: Arc<dyn Store>, channels: Channels) -> Dispatcher {
-        Dispatcher { store, channels }
+    pub fn new(
+        store: Arc<dyn Store>,
+        channels: Channels,
+        send_timeout: Duration,
+        shutdown: CancellationToken,
+    ) -> Dispatcher {
+        let lease = send_timeout.saturating_mul(3) + Duration::from_secs(60);
+        Dispatcher {
+            store,
+            channels,
+            lease: chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::hours(1)),
+            shutdown,
+        }
     }
 
-    /// One pass over the deliveries due at `now` (every pending one when
-    /// `None`, as `vigie once` wants).
-    pub async fn dispatch(&self, now: Option<DateTime<Utc>>) -> Result<DispatchReport, StoreError> {
-        let due = self.store.due_deliveries(now, BATCH).await?;
-        let mut report = DispatchReport::default();
-        let mut by_notifier: BTreeMap<String, Vec<PendingDelivery>> = BTreeMap::new();
-        for d in due {
-            by_notifier.entry(d.notifier.clone()).or_default().push(d);
-        }
+    /// One pass over every notifier, in parallel: the deliveries due at
+    /// `due`, or every pending one when `None` (as `vigie once` wants).
+    pub async fn dispatch(
+        self: &Arc<Self>,
+        due: Option<DateTime<Utc>>,
+    ) -> Result<DispatchReport, StoreError> {
+        let mut report = DispatchReport {
+            orphaned: self.orphans().await?,
+            ..DispatchReport::default()
+        };
         let mut tasks = JoinSet::new();
-        for (name, deliveries) in by_notifier {
-            let Some(channel) = self.channels.get(&name) else {
-                tracing::warn!(notifier = %name, count = deliveries.len(), "deliveries wait for a notifier that is no longer configured");
-                report.orphaned += deliveries.len();
-                continue;
-            };
-            let store = self.store.clone();
-            tasks.spawn(async move {
-                let mut report = DispatchReport::default();
-                for d in deliveries {
-                    let result = channel.send(&d.id, &d.alert).await;
-                    let now = Utc::now();
-                    match result {
-                        Ok(()) => {
-                            tracing::info!(notifier = %name, delivery = %d.id, rule = %d.alert.rule, source = %d.alert.source, "alert delivered");
-                            store.delivery_sent(&d.id, now).await?;
-                            report.sent += 1;
-                        }
-                        Err(e) if e.permanent => {
-                            tracing::error!(notifier = %name, delivery = %d.id, error = %e, "delivery failed permanently; marked dead");
-                            store.delivery_dead(&d.id, &e.message).await?;
-                            report.dead += 1;
-                        }
-                        Err(e) => {
-                            let wait = e.retry_after.unwrap_or_else(|| schedule::delivery_retry(d.attempts + 1));
-                            let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
-                            tracing::warn!(notifier = %name, delivery = %d.id, error = %e, retry_in = ?wait, "delivery failed; will retry");
-                            store.delivery_failed(&d.id, &e.message, next).await?;
-                            report.retrying += 1;
-                        }
-                    }
-                }
-                Ok::<_, StoreError>(report)
-            });
+        for (name, channel) in self.channels.iter() {
+            let (this, name, channel) = (self.clone(), name.to_string(), channel.clone());
+            tasks.spawn(async move { this.dispatch_notifier(&name, &channel, due).await });
         }
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok(result) => report.add(result?),
+                Ok(result) => report.add(result?.0),
                 Err(e) => tracing::error!(error = %e, "a delivery task failed"),
             }
         }
         Ok(report)
+    }
+
+    /// Pending deliveries no configured notifier will send; logged, and left
+    /// in place in case the notifier comes back.
+    async fn orphans(&self) -> Result<usize, StoreError> {
+        let mut orphaned = 0;
+        for (name, count) in self.store.pending_by_notifier().await? {
+            if self.channels.get(&name).is_none() {
+                tracing::warn!(notifier = %name, count, "deliveries wait for a notifier that is no longer configured");
+                orphaned += count as usize;
+            }
+        }
+        Ok(orphaned)
+    }
+
+    /// One pass over one notifier's due deliveries. Also returns how long
+    /// to wait before the next attempt when the pass ended on a temporary
+    /// failure.
+    async fn dispatch_notifier(
+        &self,
+        name: &str,
+        channel: &Channel,
+        due: Option<DateTime<Utc>>,
+    ) -> Result<(DispatchReport, Option<Duration>), StoreError> {
+        let pending = self.store.due_deliveries(name, due, BATCH).await?;
+        let mut report = DispatchReport::default();
+        let total = pending.len();
+        for (done, d) in pending.into_iter().enumerate() {
+            if self.shutdown.is_cancelled() {
+                report.retrying += total - done;
+                break;
+            }
+            let now = Utc::now();
+            if !self
+                .store
+                .claim_delivery(&d.id, now, now + self.lease)
+                .await?
+            {
+                // Sent, or being sent, by another process meanwhile.
+                continue;
+            }
+            match channel.send(&d.id, &d.alert).await {
+                Ok(()) => {
+                    tracing::info!(notifier = %name, delivery = %d.id, rule = %d.alert.rule, source = %d.alert.source, "alert delivered");
+                    self.store.delivery_sent(&d.id, Utc::now()).await?;
+                    report.sent += 1;
+                }
+                Err(e) if e.permanent => {
+                    tracing::error!(notifier = %name, delivery = %d.id, error = %e, "delivery failed permanently; marked dead");
+                    self.store.delivery_dead(&d.id, &e.message).await?;
+                    report.dead += 1;
+                }
+                Err(e) => {
+                    let wait = e
+                        .retry_after
+                        .unwrap_or_else(|| schedule::delivery_retry(d.attempts + 1))
+                        .min(MAX_RETRY_AFTER);
+                    let next = Utc::now()
+                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+                    tracing::warn!(notifier = %name, delivery = %d.id, error = %e, retry_in = ?wait, "delivery failed; will retry");
+                    self.store.delivery_failed(&d.id, &e.message, next).await?;
+                    // The rest would most likely fail the same way: they wait
+                    // for the next pass rather than each for its own timeout.
+                    report.retrying += total - done;
+                    return Ok((report, Some(wait)));
+                }
+            }
+        }
+        Ok((report, None))
+    }
+
+    /// `vigie run`'s delivery side: one loop per notifier, each sending what
+    /// is due, then sleeping until the next delivery is due, `wake` is
+    /// notified (new alerts recorded), or `shutdown`.
+    pub fn spawn_loops(self: &Arc<Self>, wake: Arc<Notify>) -> JoinSet<()> {
+        let mut loops = JoinSet::new();
+        for (name, channel) in self.channels.iter() {
+            let (this, name, channel, wake) = (
+                self.clone(),
+                name.to_string(),
+                channel.clone(),
+                wake.clone(),
+            );
+            loops.spawn(async move { this.notifier_loop(&name, &channel, &wake).await });
+        }
+        loops
+    }
+
+    async fn notifier_loop(&self, name: &str, channel: &Channel, wake: &Notify) {
+        if let Err(e) = self.orphans().await {
+            tracing::error!(error = %e, "cannot read the outbox");
+        }
+        loop {
+            // Registered before looking at the store, so an alert recorded
+            // meanwhile still wakes this loop.
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let stalled = match self
+                .dispatch_notifier(name, channel, Some(Utc::now()))
+                .await
+            {
+                Ok((_, stalled)) => stalled,
+                // A locked or briefly unreachable state file must not end
+                // delivery: the next pass tries again.
+                Err(e) => {
+                    tracing::error!(notifier = %name, error = %e, "outbox pass failed");
+                    Some(IDLE)
+                }
+            };
+            let wait = match stalled {
+                Some(wait) => wait,
+                None => match self.store.next_delivery_due(name).await {
+                    Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO),
+                    _ => IDLE,
+                },
+            };
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(wait.clamp(MIN_WAIT, IDLE)) => {}
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! depends on the parsing crate. Feeds only so far ([`feed`]).
 
 pub mod feed;
+pub mod text;
 
 use chrono::{DateTime, Utc};
 

@@ -107,13 +107,22 @@ pub trait Store: Send + Sync {
         message: &str,
         at: DateTime<Utc>,
     ) -> Result<u32, StoreError>;
-    /// Pending deliveries due at `now` (all pending ones when `now` is
-    /// `None`), oldest first.
+    /// Pending, unclaimed deliveries of `notifier` due at `due` (every
+    /// pending one when `due` is `None`), oldest first.
     async fn due_deliveries(
         &self,
-        now: Option<DateTime<Utc>>,
+        notifier: &str,
+        due: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<PendingDelivery>, StoreError>;
+    /// Takes a pending delivery for sending until `until`; false when it is
+    /// no longer pending or another sender holds it.
+    async fn claim_delivery(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     async fn delivery_sent(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// A temporary failure: tried again at `next_attempt`.
     async fn delivery_failed(
@@ -125,6 +134,9 @@ pub trait Store: Send + Sync {
     /// A permanent failure: never tried again unless requeued.
     async fn delivery_dead(&self, id: &str, error: &str) -> Result<(), StoreError>;
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
-    /// When the next pending delivery is due, if any.
-    async fn next_delivery_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// When the next pending delivery of `notifier` is due (or its claim
+    /// expires), if any.
+    async fn next_delivery_due(&self, notifier: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Pending deliveries per notifier name.
+    async fn pending_by_notifier(&self) -> Result<Vec<(String, u64)>, StoreError>;
 }

@@ -231,15 +231,19 @@ impl Store for SqliteStore {
 
     async fn due_deliveries(
         &self,
-        now: Option<DateTime<Utc>>,
+        notifier: &str,
+        due: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         let rows = sqlx::query(
             "SELECT d.id, d.notifier, d.attempts, a.payload FROM deliveries d JOIN alerts a ON a.id = d.alert_id
-             WHERE d.state = 'pending' AND d.next_attempt_at <= ?
+             WHERE d.notifier = ? AND d.state = 'pending' AND d.next_attempt_at <= ?
+               AND (d.claimed_until IS NULL OR d.claimed_until < ?)
              ORDER BY d.next_attempt_at, d.created_at, d.id LIMIT ?",
         )
-        .bind(now.map_or(i64::MAX, ms))
+        .bind(notifier)
+        .bind(due.map_or(i64::MAX, ms))
+        .bind(ms(Utc::now()))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -255,9 +259,28 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn claim_delivery(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let claimed = sqlx::query(
+            "UPDATE deliveries SET claimed_until = ?
+             WHERE id = ? AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < ?)",
+        )
+        .bind(ms(until))
+        .bind(id)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(claimed == 1)
+    }
+
     async fn delivery_sent(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE deliveries SET state = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL
+            "UPDATE deliveries SET state = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL, claimed_until = NULL
              WHERE id = ? AND state = 'pending'",
         )
         .bind(ms(at))
@@ -274,7 +297,7 @@ impl Store for SqliteStore {
         next_attempt: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, claimed_until = NULL
              WHERE id = ? AND state = 'pending'",
         )
         .bind(error)
@@ -287,7 +310,7 @@ impl Store for SqliteStore {
 
     async fn delivery_dead(&self, id: &str, error: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ? AND state = 'pending'",
+            "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?, claimed_until = NULL WHERE id = ? AND state = 'pending'",
         )
         .bind(error)
         .bind(id)
@@ -312,12 +335,26 @@ impl Store for SqliteStore {
         Ok(counts)
     }
 
-    async fn next_delivery_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+    async fn next_delivery_due(&self, notifier: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let next: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'",
+            "SELECT MIN(MAX(next_attempt_at, COALESCE(claimed_until, 0))) FROM deliveries
+             WHERE notifier = ? AND state = 'pending'",
         )
+        .bind(notifier)
         .fetch_one(&self.pool)
         .await?;
         Ok(next.and_then(from_ms))
+    }
+
+    async fn pending_by_notifier(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT notifier, COUNT(*) FROM deliveries WHERE state = 'pending' GROUP BY notifier",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), r.get::<i64, _>(1).try_into().unwrap_or(0)))
+            .collect())
     }
 }
