@@ -1046,6 +1046,50 @@ headers = { Authorization = "Bearer T0KEN-s3cret\n" }
 }
 
 #[test]
+fn an_unquoted_password_is_a_syntax_error_that_does_not_print_it() {
+    assert_token_not_printed(
+        r#"[sources.un-news]
+url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
+
+[rules.minusma]
+keywords = ["Minusma"]
+notify = ["desk"]
+
+[notifiers.desk]
+type = "email"
+to = ["desk@example.org"]
+from = "vigie@example.org"
+  [notifiers.desk.smtp]
+  host = "smtp.example.org"
+  username = "vigie"
+  password = T0KEN-s3cret
+"#,
+    );
+}
+
+#[test]
+fn a_password_of_the_wrong_type_is_not_printed() {
+    assert_token_not_printed(
+        r#"[sources.un-news]
+url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
+
+[rules.minusma]
+keywords = ["Minusma"]
+notify = ["desk"]
+
+[notifiers.desk]
+type = "email"
+to = ["desk@example.org"]
+from = "vigie@example.org"
+  [notifiers.desk.smtp]
+  host = "smtp.example.org"
+  username = "vigie"
+  password = ["T0KEN-s3cret"]
+"#,
+    );
+}
+
+#[test]
 fn a_good_config_passes() {
     let out = check(
         r#"[daemon]

@@ -127,8 +127,9 @@ fn render(f: &mut fmt::Formatter<'_>, file: &str, text: &str, error: &ConfigErro
         .chars()
         .count()
         .max(1);
-    let (shown, caret_col, width) =
-        mask_line(text, line_start..line_end, start, width, &error.masked);
+    let mut masks = error.masked.clone();
+    masks.extend(secret_value(text, line_start..line_end));
+    let (shown, caret_col, width) = mask_line(text, line_start..line_end, start, width, &masks);
     writeln!(f, "{:gutter$} |", "")?;
     writeln!(f, "{line} | {}", shown.trim_end_matches('\r'))?;
     writeln!(
@@ -145,6 +146,44 @@ fn render(f: &mut fmt::Formatter<'_>, file: &str, text: &str, error: &ConfigErro
 }
 
 const MASK: &str = "<secret>";
+
+/// Keys of a notifier whose values are secrets.
+const SECRET_KEYS: &[&str] = &["url", "password", "secret", "headers"];
+
+/// The value part of `line` when it sets a secret key of a notifier, found
+/// from the text alone: it must be masked even when the file does not parse
+/// (`password = hunter2` is a syntax error that would echo the password).
+fn secret_value(text: &str, line: Range<usize>) -> Option<Range<usize>> {
+    let header = text[..line.start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .unwrap_or("");
+    let header = header.trim_start_matches('[').trim_start();
+    let content = &text[line.clone()];
+    let eq = content.find('=')?;
+    let key = content[..eq].trim();
+    let in_notifier = header.starts_with("notifiers.") || key.starts_with("notifiers.");
+    let last = key
+        .rsplit('.')
+        .next()
+        .unwrap_or(key)
+        .trim()
+        .trim_matches('"');
+    if !in_notifier || !SECRET_KEYS.contains(&last) {
+        return None;
+    }
+    let after = &content[eq + 1..];
+    // `{ env = "NAME" }` says where the secret lives, not what it is; but
+    // the inline table of `headers` holds the values themselves.
+    if after.trim_start().starts_with('{') && last != "headers" {
+        return None;
+    }
+    let value_start = eq + 1 + (after.len() - after.trim_start().len());
+    let value_end = content.trim_end().len();
+    (value_start < value_end).then(|| line.start + value_start..line.start + value_end)
+}
 
 /// The line `line` of `text` with every secret replaced by `<secret>`, the
 /// caret's column (in characters, from 0) for the byte offset `at`, and the

@@ -334,6 +334,17 @@ impl Validator {
         let start = span.start.min(self.text.len());
         let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
         let before = self.text.get(line_start..start).unwrap_or_default();
+        // A key in a sub-table (`[notifiers.desk.smtp]`) belongs to it.
+        let header = self.text[..line_start]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('['))
+            .map(|h| h.trim_matches(['[', ']']).trim());
+        let path = match header {
+            Some(h) if h.starts_with(&format!("{path}.")) => h,
+            _ => path,
+        };
         match before.split_once('=') {
             Some((key, rest)) if rest.trim().is_empty() => {
                 let key = key.trim().trim_matches('"');
