@@ -3,7 +3,7 @@
 //! present and unique in the document → canonical URL → hash of title and
 //! date).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
@@ -37,6 +37,21 @@ const TRACKING_PARAMS: &[&str] = &[
     "_hsmi",
 ];
 
+/// Whether `article` is one of the articles whose keys are in `seen`: its
+/// main key was seen, or — for an article known by its GUID — its URL and
+/// its headline were both seen (the feed changed its GUIDs). A URL alone is
+/// not enough: a "flash info" item may reuse one URL for every new story.
+pub fn is_known(article: &Article, seen: &HashSet<String>) -> bool {
+    if seen.contains(&article.key) {
+        return true;
+    }
+    let alias = |prefix: &str| article.aliases.iter().find(|k| k.starts_with(prefix));
+    match (alias("url:"), alias("title:")) {
+        (Some(url), Some(title)) => seen.contains(url) && seen.contains(title),
+        _ => false,
+    }
+}
+
 /// Every article of a document, in document order, keys assigned.
 pub fn articles(doc: &Document, source: &Source, now: DateTime<Utc>) -> Vec<Article> {
     let count = |values: Vec<String>| {
@@ -59,6 +74,7 @@ pub fn articles(doc: &Document, source: &Source, now: DateTime<Utc>) -> Vec<Arti
             let mut article = article(entry, doc, source, now);
             let id = entry.id.as_ref().filter(|id| ids.get(*id) == Some(&1));
             let url = article.url.as_ref().filter(|u| urls.get(*u) == Some(&1));
+            let title = crate::rules::fold_words(&article.title, Default::default()).join(" ");
             let mut keys = Vec::new();
             if let Some(id) = id {
                 keys.push(format!("id:{id}"));
@@ -66,12 +82,15 @@ pub fn articles(doc: &Document, source: &Source, now: DateTime<Utc>) -> Vec<Arti
             if let Some(url) = url {
                 keys.push(format!("url:{url}"));
             }
+            if id.is_some() && url.is_some() {
+                // With the URL, recognises the article if its GUID changes.
+                keys.push(format!("title:{}", short_hash(&[&title])));
+            }
             if keys.is_empty() {
                 let date = article
                     .published
                     .map(|d| d.to_rfc3339())
                     .unwrap_or_default();
-                let title = crate::rules::fold_words(&article.title, Default::default()).join(" ");
                 keys.push(format!("hash:{}", short_hash(&[&title, &date])));
             }
             article.key = keys.remove(0);
@@ -220,6 +239,38 @@ mod tests {
             "Titre\nBcc: x@example.com"
         );
         assert_eq!(one_line("Titre\nBcc: x"), "Titre Bcc: x");
+    }
+
+    #[test]
+    fn a_guid_article_is_known_by_its_guid_or_by_url_and_headline_together() {
+        let article = Article {
+            key: "id:g1".into(),
+            aliases: vec!["url:https://news.example.org/a".into(), "title:t1".into()],
+            url: None,
+            title: String::new(),
+            summary: String::new(),
+            body: None,
+            published: None,
+            updated: None,
+            authors: Vec::new(),
+            language: None,
+            tags: Vec::new(),
+            source: String::new(),
+        };
+        let set = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<HashSet<_>>();
+        assert!(is_known(&article, &set(&["id:g1"])));
+        assert!(is_known(
+            &article,
+            &set(&["url:https://news.example.org/a", "title:t1"])
+        ));
+        assert!(
+            !is_known(&article, &set(&["url:https://news.example.org/a"])),
+            "a reused URL"
+        );
+        assert!(
+            !is_known(&article, &set(&["title:t1"])),
+            "a repeated headline"
+        );
     }
 
     #[test]

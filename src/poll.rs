@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{Config, FirstRun, Source};
 use crate::fetch::{FetchError, Fetcher, Outcome};
 use crate::model::{Alert, Article, MatchInfo, delivery_id};
+use crate::normalize::is_known;
 use crate::parse::ParseError;
 use crate::rules::Document;
 use crate::store::{NewAlert, NewArticle, PollOutcome, PollRecord, Store, StoreError};
@@ -108,21 +109,36 @@ pub async fn poll(
         .collect();
     let known = store.known_keys(&source.name, &all_keys).await?;
     let mut seen_here = HashSet::new();
-    let new: Vec<&Article> = articles
-        .iter()
-        .filter(|a| !a.all_keys().any(|k| known.contains(k)))
-        // One article twice in one document (a feed listing an item in two
-        // sections) is one article.
-        .filter(|a| a.all_keys().all(|k| seen_here.insert(k.to_string())))
-        .collect();
+    let mut new: Vec<&Article> = Vec::new();
+    let mut records = Vec::new();
+    for a in &articles {
+        if is_known(a, &known) {
+            let unrecorded: Vec<String> = a
+                .all_keys()
+                .filter(|k| !known.contains(*k))
+                .map(str::to_string)
+                .collect();
+            if !unrecorded.is_empty() {
+                records.push(NewArticle {
+                    keys: unrecorded,
+                    known: true,
+                    alerts: Vec::new(),
+                });
+            }
+        } else if !is_known(a, &seen_here) {
+            // (An article listed twice in one document is one article.)
+            new.push(a);
+        }
+        seen_here.extend(a.all_keys().map(str::to_string));
+    }
 
     let first_poll = state.as_ref().is_none_or(|s| s.last_success.is_none());
     let may_alert = alertable(config, &new, first_poll, now);
     let mut alerts = Vec::new();
-    let mut records = Vec::new();
     for (article, may_alert) in new.iter().zip(may_alert) {
         let mut record = NewArticle {
             keys: article.all_keys().map(str::to_string).collect(),
+            known: false,
             alerts: Vec::new(),
         };
         if may_alert {

@@ -862,3 +862,42 @@ async fn a_slow_webhook_does_not_hold_back_the_email() {
         .expect("wait");
     assert!(status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changed_guids_do_not_realert_but_a_reused_url_with_a_new_story_does() {
+    let w = un_news_alerting(r#""hook""#).await;
+    assert_ok(&w.once().await);
+    assert_eq!(w.hook.delivered().len(), 1);
+
+    // The CMS regenerated every GUID: same URLs, same headlines.
+    let regenerated = String::from_utf8(fixture("un-fr.rss"))
+        .unwrap()
+        .replace("news.example.org/fr/11", "cms2.example.org/item/11");
+    w.feeds.set("/fr/rss.xml", RSS, regenerated.clone());
+    assert_ok(&w.once().await);
+    assert_eq!(
+        w.hook.delivered().len(),
+        1,
+        "no second alert for a changed GUID"
+    );
+
+    // A "flash" item: a new GUID and a new story under an old URL.
+    let flash = regenerated.replacen(
+        "<item>",
+        "<item><title>Flash : nouveau retrait de Casques bleus à Kidal</title>\
+         <link>https://news.example.org/fr/story/2023/08/1141902</link>\
+         <guid isPermaLink=\"false\">flash-2023-08-20</guid>\
+         <pubDate>Sun, 20 Aug 2023 08:00:00 GMT</pubDate></item><item>",
+        1,
+    );
+    w.feeds.set("/fr/rss.xml", RSS, flash);
+    assert_ok(&w.once().await);
+    assert_eq!(
+        titles(&w.hook.delivered()),
+        [
+            MINUSMA_TITLE,
+            "Flash : nouveau retrait de Casques bleus à Kidal"
+        ],
+        "a reused URL alone does not hide a new story, and the old story stays known"
+    );
+}

@@ -41,6 +41,7 @@ fn poll_with(keys: &[&str]) -> PollRecord {
                 let a = article(key);
                 NewArticle {
                     keys: a.all_keys().map(str::to_string).collect(),
+                    known: false,
                     alerts: vec![NewAlert {
                         deliveries: ["hook", "desk"]
                             .iter()

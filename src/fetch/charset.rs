@@ -8,29 +8,88 @@ use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 /// The text and the encoding it was read with.
 pub fn decode(bytes: &[u8], content_type: Option<&str>) -> (String, &'static Encoding) {
     let encoding = detect(bytes, content_type);
+    if encoding == UTF_8 && Encoding::for_bom(bytes).is_none() {
+        return (decode_utf8_mixed(bytes), UTF_8);
+    }
     // decode() strips a BOM and replaces malformed sequences: the result is
     // always valid UTF-8.
     let (text, _, _) = encoding.decode(bytes);
     (text.into_owned(), encoding)
 }
 
+/// UTF-8 with stray windows-1252 bytes, as aggregators produce when they
+/// paste a Latin-1 item into a UTF-8 feed: each byte that is not part of a
+/// valid UTF-8 sequence is read as windows-1252 (`0x92` → `’`), so the
+/// rest of the document keeps its accents.
+fn decode_utf8_mixed(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                out.push_str(valid);
+                return out;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                // valid_up_to() guarantees this prefix is UTF-8.
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                let bad = e.error_len().unwrap_or(after.len()).max(1).min(after.len());
+                let (text, _) = WINDOWS_1252.decode_without_bom_handling(&after[..bad]);
+                out.push_str(&text);
+                rest = &after[bad..];
+            }
+        }
+    }
+}
+
+/// Counts, over the whole document, the non-ASCII characters that are
+/// valid UTF-8 and the byte runs that are not.
+fn utf8_evidence(bytes: &[u8]) -> (usize, usize) {
+    let (mut multibyte, mut invalid) = (0, 0);
+    let mut rest = bytes;
+    loop {
+        let (valid, next) = match std::str::from_utf8(rest) {
+            Ok(v) => (v, None),
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                let bad = e.error_len().unwrap_or(after.len()).max(1).min(after.len());
+                invalid += 1;
+                (
+                    std::str::from_utf8(valid).unwrap_or_default(),
+                    Some(&after[bad..]),
+                )
+            }
+        };
+        multibyte += valid.chars().filter(|c| !c.is_ascii()).count();
+        match next {
+            Some(after) => rest = after,
+            None => return (multibyte, invalid),
+        }
+    }
+}
+
 pub fn detect(bytes: &[u8], content_type: Option<&str>) -> &'static Encoding {
     if let Some((encoding, _)) = Encoding::for_bom(bytes) {
         return encoding;
     }
-    let valid_utf8 = std::str::from_utf8(bytes).is_ok();
+    let (multibyte, invalid) = utf8_evidence(bytes);
+    // Valid multi-byte sequences essentially never occur by chance in
+    // windows-1252 text: a document with many of them and a few invalid
+    // bytes is UTF-8 with a stray Latin-1 paste.
+    let mostly_utf8 = invalid == 0 || multibyte > 2 * invalid;
     let declared = [content_type.and_then(charset_param), declaration(bytes)];
     for label in declared.into_iter().flatten() {
         let Some(encoding) = Encoding::for_label(label.as_bytes()) else {
             continue;
         };
-        if encoding == UTF_8 && !valid_utf8 {
+        if encoding == UTF_8 && !mostly_utf8 {
             continue;
         }
         // A single-byte label over bytes that are valid, non-ASCII UTF-8 is
         // a server default, not the document's truth: reading them as
         // Latin-1 would turn every "é" into "Ã©".
-        if encoding.is_single_byte() && valid_utf8 && !bytes.is_ascii() {
+        if encoding.is_single_byte() && mostly_utf8 && multibyte > 0 {
             return UTF_8;
         }
         // UTF-16 labels on a byte stream without a BOM are nearly always
@@ -40,7 +99,7 @@ pub fn detect(bytes: &[u8], content_type: Option<&str>) -> &'static Encoding {
         }
         return encoding;
     }
-    if valid_utf8 {
+    if mostly_utf8 {
         return UTF_8;
     }
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
@@ -70,9 +129,12 @@ fn charset_param(content_type: &str) -> Option<String> {
 fn declaration(bytes: &[u8]) -> Option<String> {
     let head = &bytes[..bytes.len().min(1024)];
     let head = String::from_utf8_lossy(head).to_ascii_lowercase();
-    for marker in ["encoding=", "charset="] {
+    for marker in ["encoding", "charset"] {
         if let Some(at) = head.find(marker) {
-            let rest = head[at + marker.len()..].trim_start_matches(['"', '\'']);
+            let Some(rest) = head[at + marker.len()..].trim_start().strip_prefix('=') else {
+                continue;
+            };
+            let rest = rest.trim_start().trim_start_matches(['"', '\'']);
             let end = rest
                 .find(|c: char| {
                     !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == ':' || c == '.')
@@ -112,6 +174,26 @@ mod tests {
         let (text, encoding) = decode(bytes, Some("text/xml; charset=ISO-8859-1"));
         assert_eq!(encoding, UTF_8);
         assert!(text.contains("été"));
+    }
+
+    #[test]
+    fn a_stray_windows_1252_byte_in_a_utf8_feed_keeps_the_accents() {
+        let mut bytes = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><t>Le retrait a été achevé, "
+            .as_bytes()
+            .to_vec();
+        bytes.extend_from_slice(b"l\x92ONU confirme. Casques bleus, d\xc3\xa9part.</t>");
+        let (text, encoding) = decode(&bytes, Some("application/rss+xml"));
+        assert_eq!(encoding, UTF_8);
+        assert!(
+            text.contains("Le retrait a été achevé, l’ONU confirme. Casques bleus, départ."),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn declarations_may_have_spaces_around_the_equals_sign() {
+        let bytes = b"<?xml version = \"1.0\" encoding = 'ISO-8859-1' ?><t>\xe9t\xe9</t>";
+        assert_eq!(detect(bytes, None), WINDOWS_1252);
     }
 
     #[test]

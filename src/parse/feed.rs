@@ -242,16 +242,67 @@ pub fn repair_xml(text: &str) -> String {
     out
 }
 
-/// Dates of a source with a configured time zone: RFC 3339 and RFC 2822
-/// carry their offset; the naive forms some feeds write are read in `tz`.
+/// Zone names feeds write that RFC 2822 does not know, with their offsets.
+const ZONES: &[(&str, &str)] = &[
+    ("UTC", "+0000"),
+    ("Z", "+0000"),
+    ("WET", "+0000"),
+    ("WEST", "+0100"),
+    ("WAT", "+0100"),
+    ("BST", "+0100"),
+    ("CET", "+0100"),
+    ("CEST", "+0200"),
+    ("MET", "+0100"),
+    ("MEST", "+0200"),
+    ("EET", "+0200"),
+    ("EEST", "+0300"),
+    ("CAT", "+0200"),
+    ("EAT", "+0300"),
+];
+
+/// Dates of a source with a configured time zone. Any date that carries an
+/// offset or a zone name keeps it (RFC 3339, RFC 2822 with or without
+/// seconds, ISO 8601 with `+0200`, common zone names); only naive dates are
+/// read in `tz`.
 fn parse_date(text: &str, tz: Tz) -> Option<DateTime<Utc>> {
     let text = text.trim();
+    let utc = |d: DateTime<chrono::FixedOffset>| d.with_timezone(&Utc);
     if let Ok(d) = DateTime::parse_from_rfc3339(text) {
-        return Some(d.with_timezone(&Utc));
+        return Some(utc(d));
     }
     if let Ok(d) = DateTime::parse_from_rfc2822(text) {
-        return Some(d.with_timezone(&Utc));
+        return Some(utc(d));
     }
+    // A trailing zone name becomes its offset.
+    let (head, last) = text.rsplit_once(' ').unwrap_or(("", text));
+    let with_offset = match ZONES
+        .iter()
+        .find(|(name, _)| last.eq_ignore_ascii_case(name))
+    {
+        Some((_, offset)) => format!("{head} {offset}"),
+        None => text.to_string(),
+    };
+    if let Ok(d) = DateTime::parse_from_rfc2822(&with_offset) {
+        return Some(utc(d));
+    }
+    for format in [
+        "%a, %d %b %Y %H:%M %z",
+        "%d %b %Y %H:%M:%S %z",
+        "%d %b %Y %H:%M %z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M%z",
+        "%Y-%m-%d %H:%M:%S %z",
+    ] {
+        if let Ok(d) = DateTime::parse_from_str(&with_offset, format) {
+            return Some(utc(d));
+        }
+    }
+    let local = |naive: NaiveDateTime| {
+        tz.from_local_datetime(&naive)
+            .earliest()
+            .map(|d| d.with_timezone(&Utc))
+    };
     for format in [
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f",
@@ -259,16 +310,11 @@ fn parse_date(text: &str, tz: Tz) -> Option<DateTime<Utc>> {
         "%Y-%m-%d %H:%M",
     ] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
-            return tz
-                .from_local_datetime(&naive)
-                .earliest()
-                .map(|d| d.with_timezone(&Utc));
+            return local(naive);
         }
     }
     let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-    tz.from_local_datetime(&date.and_hms_opt(0, 0, 0)?)
-        .earliest()
-        .map(|d| d.with_timezone(&Utc))
+    local(date.and_hms_opt(0, 0, 0)?)
 }
 
 #[cfg(test)]
@@ -333,5 +379,26 @@ mod tests {
             "2023-08-19T08:32:00+00:00"
         );
         assert_eq!(parse_date("hier", paris), None);
+    }
+
+    #[test]
+    fn dates_with_an_offset_keep_it_whatever_the_source_time_zone() {
+        let tz: Tz = "Africa/Bamako".parse().unwrap();
+        let table = [
+            ("2023-08-19T10:32:00+02:00", "2023-08-19T08:32:00+00:00"),
+            ("2023-08-19T10:32:00+0200", "2023-08-19T08:32:00+00:00"),
+            ("2023-08-19T10:32+0200", "2023-08-19T08:32:00+00:00"),
+            ("2023-08-19 10:32:00 +0200", "2023-08-19T08:32:00+00:00"),
+            ("Sat, 19 Aug 2023 10:32:00 GMT", "2023-08-19T10:32:00+00:00"),
+            ("Sat, 19 Aug 2023 10:32 CEST", "2023-08-19T08:32:00+00:00"),
+            ("Sat, 19 Aug 2023 10:32:00 WAT", "2023-08-19T09:32:00+00:00"),
+            ("19 Aug 2023 10:32:00 +0000", "2023-08-19T10:32:00+00:00"),
+            ("Sat, 19 Aug 2023 10:32:00 UTC", "2023-08-19T10:32:00+00:00"),
+            ("2023-08-19", "2023-08-19T00:00:00+00:00"),
+        ];
+        for (text, expected) in table {
+            let got = parse_date(text, tz).map(|d| d.to_rfc3339());
+            assert_eq!(got.as_deref(), Some(expected), "{text}");
+        }
     }
 }

@@ -51,6 +51,10 @@ pub struct PollRecord {
 pub struct NewArticle {
     /// The main key first, then its aliases.
     pub keys: Vec<String>,
+    /// An article already known under another of its keys: its new keys
+    /// are recorded (so that the next change of GUID or URL is recognised
+    /// too), and it is neither counted nor alerted on.
+    pub known: bool,
     pub alerts: Vec<NewAlert>,
 }
 

@@ -144,7 +144,7 @@ impl Store for SqliteStore {
                     main_is_new = inserted == 1;
                 }
             }
-            if !main_is_new {
+            if article.known || !main_is_new {
                 continue;
             }
             outcome.articles += 1;
