@@ -402,3 +402,37 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+
+    #[test]
+    fn entity_expansion_is_not_performed() {
+        let mut xml =
+            String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE rss [\n<!ENTITY lol \"lol\">\n");
+        xml.push_str("<!ENTITY lol1 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">\n");
+        for i in 2..10 {
+            let prev = format!("&lol{};", i - 1);
+            xml.push_str(&format!("<!ENTITY lol{i} \"{}\">\n", prev.repeat(10)));
+        }
+        xml.push_str("<!ENTITY xxe SYSTEM \"file:///etc/passwd\">\n]>\n");
+        xml.push_str(
+            "<rss version=\"2.0\"><channel><title>t</title><item><title>&lol9; &xxe;</title>",
+        );
+        xml.push_str("<link>https://news.example.org/a</link></item></channel></rss>");
+        let base = Url::parse("https://news.example.org/feed").unwrap();
+        let result = parse(xml.as_bytes(), None, &base, None);
+        if let Ok(doc) = result {
+            for e in doc.entries {
+                let title = e.title.unwrap_or_default();
+                assert!(
+                    title.len() < 1000,
+                    "entities were expanded: {} bytes",
+                    title.len()
+                );
+                assert!(!title.contains("root:"), "an external entity was read");
+            }
+        }
+    }
+}
