@@ -40,11 +40,32 @@
 //! titles, but they go through the same decoding and repair as article
 //! titles, so they measure that path.
 //!
-//! The test prints figures per form and per folder and the first failures
-//! (`cargo test --test corpus_feedparser -- --nocapture` to see them), and
-//! fails on a panic, on a walked folder with no applicable file (a corpus
-//! that moved must not pass silently), or when the overall pass rate drops
-//! below [`FLOOR_PERCENT`].
+//! What still fails on 2026-11-29 (the figures are below, at
+//! [`FLOOR_PERCENT`]), after fixing what this test first found (a panic on
+//! UTF-16 without a BOM, `<rss>` without a known version, C1 controls, a
+//! `<guid>` permalink as the link):
+//! - Atom 0.3 (`xmlns="http://purl.org/atom/ns#"`, most of `atom/` and of
+//!   the `encoding/x80_*` files): feed-rs reads no title and no entry.
+//! - `<rss>` documents without a `<channel>`: feed-rs finds no feed root.
+//! - Legacy code pages outside the WHATWG Encoding Standard (DOS `437`,
+//!   `850`…, EBCDIC `cp037`…, VISCII, TCVN) and Python-only label spellings
+//!   (`macroman`, `windows_1251`): read as windows-1252 or rejected.
+//! - Atom text constructs with a MIME `type` (base64, `type=""`): feed-rs
+//!   rejects the whole document; base64 content is kept encoded.
+//! - Elements feed-rs does not map in RSS 2.0 (`dc:title`, `dc:description`,
+//!   `dcterms:issued`/`modified`, channel `dc:language`), RSS 1.0 items
+//!   without `<link>`.
+//! - feedparser's own conventions: `author` as `name (email)`, relative Atom
+//!   ids resolved as URLs, HTML 4 meanings of `&lang;`/`&rang;`, undoing
+//!   double-encoded UTF-8.
+//!
+//! The test prints figures per form and per folder, parse errors by cause,
+//! the unmapped Expect shapes and the first failures (`cargo test --test
+//! corpus_feedparser -- --nocapture` to see them; `VIGIE_CORPUS_ALL_FAILURES=1`
+//! lists every failure). It fails on a panic, on a walked folder with no
+//! applicable file (a corpus that moved must not pass silently), or when the
+//! pass rate drops below [`FLOOR_PERCENT`] overall or
+//! [`ENTRY_FLOOR_PERCENT`] on the `entries[N]` forms.
 //!
 //! The corpus is found at `$VIGIE_CORPORA` or `<crate>/../shared/corpora`;
 //! without it (a fresh clone) the test prints a notice and passes.
@@ -62,9 +83,16 @@ use vigie::normalize::{canonical_url, one_line};
 use vigie::parse::text::html_to_text;
 use vigie::parse::{Document, ParseError};
 
-/// Measured on 2026-11-29: 455 of 577 applicable checks passed, 78.86 %.
+/// Measured on 2026-11-29: 351 of 572 applicable checks passed, 61.36 %
+/// (feed titles are 415 of them; see the module doc for what fails and why).
 /// The floor leaves 2 points for harmless drift; raise it when vigie improves.
-const FLOOR_PERCENT: f64 = 76.8;
+const FLOOR_PERCENT: f64 = 59.36;
+
+/// The same rule for the `entries[N]` forms alone, measured on 2026-11-29:
+/// 79 of 146 passed, 54.11 %. Feed titles are most of the applicable checks
+/// (`encoding/`, `entities/`), so an article-field regression could hide
+/// under the overall floor; this one catches it.
+const ENTRY_FLOOR_PERCENT: f64 = 52.11;
 
 /// The folders about feed content an `Article` can express. Not walked:
 /// - `wellformed/sanitize` (745), `wellformed/amp` (70): which markup survives
@@ -120,25 +148,44 @@ fn feedparser_corpus() {
     }
     report.print();
 
-    assert!(
-        report.panics.is_empty(),
-        "the parser panicked on {} file(s): {:?}",
-        report.panics.len(),
-        report.panics
-    );
-    for (folder, stats) in &report.folders {
-        assert!(
-            stats.applicable_files > 0,
-            "{folder}: no file with an applicable check ({} files): has the corpus moved?",
-            stats.files
-        );
+    // Every problem at once, so a panic does not hide a drop in the rate.
+    let mut problems = Vec::new();
+    if !report.panics.is_empty() {
+        problems.push(format!(
+            "the parser panicked on {} file(s): {:?}",
+            report.panics.len(),
+            report.panics
+        ));
     }
-    let (applicable, passed) = report.totals();
-    let rate = 100.0 * passed as f64 / applicable as f64;
-    assert!(
-        rate >= FLOOR_PERCENT,
-        "pass rate {rate:.2} % ({passed}/{applicable}) is below the floor of {FLOOR_PERCENT} %"
-    );
+    for (folder, stats) in &report.folders {
+        if stats.applicable_files == 0 {
+            problems.push(format!(
+                "{folder}: no file with an applicable check ({} files): has the corpus moved?",
+                stats.files
+            ));
+        }
+    }
+    for (what, only_entries, floor) in [
+        ("overall", false, FLOOR_PERCENT),
+        ("entry-level", true, ENTRY_FLOOR_PERCENT),
+    ] {
+        let (applicable, passed) = report.totals(only_entries);
+        let rate = percent(passed, applicable);
+        if applicable == 0 || rate < floor {
+            problems.push(format!(
+                "{what} pass rate {rate:.2} % ({passed}/{applicable}) is below the floor of {floor} %"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+fn percent(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
 }
 
 fn corpus_root() -> Option<PathBuf> {
@@ -159,20 +206,7 @@ fn run_file(path: &Path, folder: &'static str, now: DateTime<Utc>, report: &mut 
         "{folder}/{}",
         path.file_name().unwrap_or_default().to_string_lossy()
     );
-    let mut bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{name}: {e}"));
-    if let Ok(exp) = std::env::var("EXPERIMENT") {
-        let s = String::from_utf8_lossy(&bytes).into_owned();
-        if std::str::from_utf8(&bytes).is_ok() {
-            let mut s = s;
-            if exp.contains("atom03") {
-                s = s.replace("http://purl.org/atom/ns#", "http://www.w3.org/2005/Atom");
-            }
-            if exp.contains("rss") {
-                s = s.replace("<rss>", "<rss version=\"2.0\">");
-            }
-            bytes = s.into_bytes();
-        }
-    }
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{name}: {e}"));
     let header = Header::read(&bytes);
     let stats = report.folders.entry(folder).or_default();
     stats.files += 1;
@@ -212,7 +246,14 @@ fn run_file(path: &Path, folder: &'static str, now: DateTime<Utc>, report: &mut 
     };
     match &outcome {
         Ok(_) => stats.parsed += 1,
-        Err(_) => stats.parse_errors += 1,
+        Err(e) => {
+            stats.parse_errors += 1;
+            // Positions vary from file to file; the message before them is
+            // the cause.
+            let message = describe(e);
+            let cause = message.split(" at position").next().unwrap_or(&message);
+            report.parse_errors.add(cause, &name);
+        }
     }
     if !checks.is_empty() {
         stats.applicable_files += 1;
@@ -222,7 +263,7 @@ fn run_file(path: &Path, folder: &'static str, now: DateTime<Utc>, report: &mut 
             Ok((doc, articles)) => check.evaluate(doc, articles),
             Err(e) => Err(format!("parse error: {}", describe(e))),
         };
-        let form = report.forms.entry(check.form.name()).or_default();
+        let form = report.forms.entry(check.form).or_default();
         form.applicable += 1;
         match result {
             Ok(()) => form.passed += 1,
@@ -398,6 +439,10 @@ impl Form {
         )
     }
 
+    fn is_entry(self) -> bool {
+        !matches!(self, Form::FeedTitle | Form::FeedLanguage)
+    }
+
     fn is_date(self) -> bool {
         matches!(self, Form::EntryPublished | Form::EntryUpdated)
     }
@@ -493,6 +538,7 @@ impl Check {
                 },
                 _ => Err(expr.shape()),
             },
+            Expr::Int(_) => Err("(always true: `1`)".into()),
             _ => Err(expr.shape()),
         }
     }
@@ -675,9 +721,10 @@ fn has_tag_attributes(text: &str) -> bool {
 #[derive(Debug, Default)]
 struct Report {
     folders: BTreeMap<&'static str, FolderStats>,
-    forms: BTreeMap<&'static str, FormStats>,
+    forms: BTreeMap<Form, FormStats>,
     failures: Vec<Failure>,
     not_applicable: Tally,
+    parse_errors: Tally,
     panics: Vec<String>,
 }
 
@@ -703,29 +750,55 @@ struct Failure {
     got: String,
 }
 
-/// Not-applicable conjuncts by shape, with one example file each.
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "  {} [{}]\n      expected {}\n      got      {}",
+            self.file, self.form, self.expected, self.got
+        )
+    }
+}
+
+/// Occurrences by kind (a conjunct's shape, a parse error's cause), with
+/// the first two files of each.
 #[derive(Debug, Default)]
-struct Tally(BTreeMap<String, (usize, String)>);
+struct Tally(BTreeMap<String, (usize, Vec<String>)>);
 
 impl Tally {
-    fn add(&mut self, shape: &str, file: &str) {
-        let slot = self
-            .0
-            .entry(shape.to_string())
-            .or_insert_with(|| (0, file.to_string()));
+    fn add(&mut self, kind: &str, file: &str) {
+        let slot = self.0.entry(kind.to_string()).or_default();
         slot.0 += 1;
+        if slot.1.len() < 2 {
+            slot.1.push(file.to_string());
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.0.values().map(|(n, _)| n).sum()
+    }
+
+    /// The commonest kinds first.
+    fn print(&self, limit: usize) {
+        let mut kinds: Vec<_> = self.0.iter().collect();
+        kinds.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(b.0)));
+        for (kind, (n, examples)) in kinds.into_iter().take(limit) {
+            println!("  {n:>5}  {kind}\n         e.g. {}", examples.join(", "));
+        }
     }
 }
 
 impl Report {
-    fn totals(&self) -> (usize, usize) {
+    /// Applicable and passed checks, of every form or of entry forms only.
+    fn totals(&self, only_entries: bool) -> (usize, usize) {
         self.forms
-            .values()
-            .fold((0, 0), |(a, p), f| (a + f.applicable, p + f.passed))
+            .iter()
+            .filter(|(form, _)| !only_entries || form.is_entry())
+            .fold((0, 0), |(a, p), (_, f)| (a + f.applicable, p + f.passed))
     }
 
     fn print(&self) {
-        println!("feedparser corpus: per folder");
+        println!("feedparser corpus, per folder (files):");
         println!(
             "  {:<20} {:>6} {:>7} {:>7} {:>11}",
             "folder", "files", "parsed", "errors", "applicable"
@@ -736,50 +809,46 @@ impl Report {
                 s.files, s.parsed, s.parse_errors, s.applicable_files
             );
         }
-        println!("per form (checks)");
+        println!("per form (checks):");
         println!(
             "  {:<20} {:>10} {:>7} {:>7} {:>8}",
             "form", "applicable", "passed", "failed", "rate"
         );
-        let line = |name: &str, applicable: usize, passed: usize| {
-            let rate = if applicable == 0 {
-                0.0
-            } else {
-                100.0 * passed as f64 / applicable as f64
-            };
+        let line = |name: &str, (applicable, passed): (usize, usize)| {
             println!(
-                "  {name:<20} {applicable:>10} {passed:>7} {:>7} {rate:>7.2}%",
-                applicable - passed
+                "  {name:<20} {applicable:>10} {passed:>7} {:>7} {:>7.2}%",
+                applicable - passed,
+                percent(passed, applicable)
             );
         };
-        for (name, s) in &self.forms {
-            line(name, s.applicable, s.passed);
+        for (form, s) in &self.forms {
+            line(form.name(), (s.applicable, s.passed));
         }
-        let (applicable, passed) = self.totals();
-        line("TOTAL", applicable, passed);
+        line("entry forms", self.totals(true));
+        line("TOTAL", self.totals(false));
 
-        let na: usize = self.not_applicable.0.values().map(|(n, _)| n).sum();
-        println!("not applicable: {na} conjuncts; the commonest shapes:");
-        let mut shapes: Vec<_> = self.not_applicable.0.iter().collect();
-        shapes.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(b.0)));
-        for (shape, (n, example)) in shapes.iter().take(20) {
-            println!("  {n:>5}  {shape}   e.g. {example}");
-        }
+        println!(
+            "parse errors: {} files, by cause:",
+            self.parse_errors.total()
+        );
+        self.parse_errors.print(10);
+        println!(
+            "not applicable: {} conjuncts, the commonest shapes:",
+            self.not_applicable.total()
+        );
+        self.not_applicable.print(20);
 
-        println!("failures: {} (first {SHOWN_FAILURES})", self.failures.len());
-        for f in self.failures.iter().take(SHOWN_FAILURES) {
-            println!(
-                "  {} [{}]\n      expected {}\n      got      {}",
-                f.file, f.form, f.expected, f.got
-            );
-        }
-        if std::env::var_os("VIGIE_CORPUS_ALL_FAILURES").is_some() {
-            for f in self.failures.iter().skip(SHOWN_FAILURES) {
-                println!(
-                    "  {} [{}]\n      expected {}\n      got      {}",
-                    f.file, f.form, f.expected, f.got
-                );
-            }
+        println!(
+            "failures: {} (the first {SHOWN_FAILURES}; all with VIGIE_CORPUS_ALL_FAILURES=1)",
+            self.failures.len()
+        );
+        let shown = if std::env::var_os("VIGIE_CORPUS_ALL_FAILURES").is_some() {
+            self.failures.len()
+        } else {
+            SHOWN_FAILURES
+        };
+        for failure in self.failures.iter().take(shown) {
+            println!("{failure}");
         }
         if !self.panics.is_empty() {
             println!("PANICS: {:?}", self.panics);
@@ -1251,26 +1320,5 @@ mod py {
             assert!(parse("not feed.has_key('language')").is_ok());
             assert!(parse("a == {'x': 'y', 'z': 1}").is_ok());
         }
-    }
-}
-
-#[test]
-fn scratch() {
-    let base = Url::parse(DEFAULT_URL).unwrap();
-    let cases: &[&[u8]] = &[
-        b"<rss>\n<channel>\n<title>testing &acute; entity</title>\n</channel>\n</rss>",
-        b"<rss version=\"2.0\">\n<channel>\n<title>testing &acute; entity</title>\n</channel>\n</rss>",
-        b"<rss>\n<channel>\n<title>testing entity</title>\n</channel>\n</rss>",
-        b"<rss>\n<channel>\n<title>testing &amp;acute; entity</title>\n</channel>\n</rss>",
-        b"<rss version=\"2.0\"><channel><title>testing &amp;acute; entity</title></channel></rss>",
-        b"<rss version=\"2.0\"><channel><title>testing &#180; entity</title></channel></rss>",
-    ];
-    for c in cases {
-        let r = vigie::parse::feed::parse(c, None, &base, None);
-        println!(
-            "{:?} => {:?}",
-            String::from_utf8_lossy(c),
-            r.map(|d| d.title)
-        );
     }
 }

@@ -73,6 +73,14 @@ pub fn detect(bytes: &[u8], content_type: Option<&str>) -> &'static Encoding {
     if let Some((encoding, _)) = Encoding::for_bom(bytes) {
         return encoding;
     }
+    // `<?` in UTF-16 without a BOM: every other byte is zero, which is
+    // also valid UTF-8, so it must be recognised before the UTF-8 check.
+    if bytes.starts_with(&[0, b'<', 0, b'?']) {
+        return encoding_rs::UTF_16BE;
+    }
+    if bytes.starts_with(&[b'<', 0, b'?', 0]) {
+        return encoding_rs::UTF_16LE;
+    }
     let (multibyte, invalid) = utf8_evidence(bytes);
     // Valid multi-byte sequences essentially never occur by chance in
     // windows-1252 text: a document with many of them and a few invalid
@@ -194,6 +202,15 @@ mod tests {
     fn declarations_may_have_spaces_around_the_equals_sign() {
         let bytes = b"<?xml version = \"1.0\" encoding = 'ISO-8859-1' ?><t>\xe9t\xe9</t>";
         assert_eq!(detect(bytes, None), WINDOWS_1252);
+    }
+
+    #[test]
+    fn utf16_xml_without_a_bom_is_recognised() {
+        let text = "<?xml version=\"1.0\" encoding=\"utf-16\"?><t>été</t>";
+        let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert_eq!(decode(&be, None).0, text);
+        assert_eq!(decode(&le, None).0, text);
     }
 
     #[test]

@@ -23,21 +23,58 @@ pub fn parse(
     if trimmed.is_empty() {
         return Err(ParseError::Empty);
     }
-    match parse_text(&text, base, timezone) {
-        Ok(doc) => Ok(doc),
-        Err(first) => {
-            if looks_like_html(trimmed) {
-                return Err(ParseError::Html);
-            }
-            let repaired = repair_xml(&text);
-            if repaired != text
-                && let Ok(doc) = parse_text(&repaired, base, timezone)
-            {
-                return Ok(doc);
-            }
-            Err(first)
+    let first = match parse_text(&text, base, timezone) {
+        Ok(doc) => return Ok(doc),
+        Err(e) => e,
+    };
+    if looks_like_html(trimmed) {
+        return Err(ParseError::Html);
+    }
+    // The repairs real feeds need, each tried once: undeclared HTML
+    // entities and bare `&`; an RSS version feed-rs does not know (none,
+    // 0.93, 0.94, 2.01) read as 2.0, which they all are in practice.
+    let repaired = repair_xml(&text);
+    let versioned = rss_version_2(&repaired);
+    for candidate in [&repaired, &versioned] {
+        if candidate != &text
+            && let Ok(doc) = parse_text(candidate, base, timezone)
+        {
+            return Ok(doc);
         }
     }
+    Err(first)
+}
+
+/// `<rss>` with no version, or one feed-rs rejects, as `<rss version="2.0">`.
+fn rss_version_2(text: &str) -> String {
+    let Some(at) = text.find("<rss") else {
+        return text.to_string();
+    };
+    let Some(end) = text[at..].find('>').map(|e| at + e) else {
+        return text.to_string();
+    };
+    let tag = &text[at..end];
+    if !tag[4..].starts_with(|c: char| c.is_whitespace() || c == '/') && tag.len() > 4 {
+        return text.to_string();
+    }
+    let mut new_tag = String::from("<rss version=\"2.0\"");
+    let mut rest = &tag[4..];
+    // Keep every other attribute (namespaces), drop the old version.
+    while let Some(v) = rest.find("version") {
+        let before = &rest[..v];
+        new_tag.push_str(before);
+        let after = &rest[v + "version".len()..];
+        let value_end = after
+            .find(['"', '\''])
+            .and_then(|q1| {
+                let quote = after.as_bytes()[q1] as char;
+                after[q1 + 1..].find(quote).map(|q2| q1 + 1 + q2 + 1)
+            })
+            .unwrap_or(0);
+        rest = &after[value_end..];
+    }
+    new_tag.push_str(rest);
+    format!("{}{}{}", &text[..at], new_tag, &text[end..])
 }
 
 fn parse_text(text: &str, base: &Url, timezone: Option<Tz>) -> Result<Document, ParseError> {
@@ -49,15 +86,19 @@ fn parse_text(text: &str, base: &Url, timezone: Option<Tz>) -> Result<Document, 
     if let Some(tz) = timezone {
         builder = builder.timestamp_parser(move |s| parse_date(s, tz));
     }
-    let feed = builder
-        .build()
-        .parse(text.as_bytes())
-        .map_err(|e| match e {
-            feed_rs::parser::ParseFeedError::ParseError(
-                feed_rs::parser::ParseErrorKind::NoFeedRoot,
-            ) => ParseError::NotAFeed("no RSS, Atom or JSON Feed root element".into()),
-            other => ParseError::Malformed(other.to_string()),
-        })?;
+    let parser = builder.build();
+    // A panic inside the parser on hostile bytes must end this parse, not
+    // the poll: quick-xml has panicked on some UTF-16 declarations.
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parser.parse(text.as_bytes())
+    }))
+    .map_err(|_| ParseError::Malformed("the feed parser failed on this document".into()))?;
+    let feed = parsed.map_err(|e| match e {
+        feed_rs::parser::ParseFeedError::ParseError(
+            feed_rs::parser::ParseErrorKind::NoFeedRoot,
+        ) => ParseError::NotAFeed("no RSS, Atom or JSON Feed root element".into()),
+        other => ParseError::Malformed(other.to_string()),
+    })?;
     Ok(convert(feed, base))
 }
 
@@ -66,7 +107,12 @@ fn convert(feed: model::Feed, base: &Url) -> Document {
         .entries
         .into_iter()
         .map(|e| {
+            // An RSS item with no <link> but a URL as its <guid> is at
+            // that URL (feed-rs drops isPermaLink, so any URL-shaped guid).
+            let guid_url = Some(e.id.as_str())
+                .filter(|id| id.starts_with("http://") || id.starts_with("https://"));
             let link = pick_link(&e.links)
+                .or(guid_url)
                 .and_then(|href| base.join(href).ok())
                 .map(|u| u.to_string());
             Entry {
@@ -97,10 +143,26 @@ fn convert(feed: model::Feed, base: &Url) -> Document {
 /// The article's own page: `rel="alternate"` or no rel, before enclosures,
 /// comments or self links.
 fn pick_link(links: &[model::Link]) -> Option<&str> {
-    links
-        .iter()
+    const NOT_THE_ARTICLE: &[&str] = &[
+        "comments",
+        "replies",
+        "self",
+        "edit",
+        "enclosure",
+        "license",
+        "hub",
+    ];
+    // `target` marks RSS <comments> and comment feeds.
+    let candidates = || links.iter().filter(|l| l.target.is_none());
+    candidates()
         .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
-        .or_else(|| links.first())
+        .or_else(|| {
+            candidates().find(|l| {
+                l.rel
+                    .as_deref()
+                    .is_none_or(|rel| !NOT_THE_ARTICLE.contains(&rel))
+            })
+        })
         .map(|l| l.href.as_str())
         .filter(|h| !h.trim().is_empty())
 }
@@ -349,6 +411,37 @@ mod tests {
             Some("https://news.example.org/fr/story/1")
         );
         assert_eq!(doc.entries[0].id, None);
+    }
+
+    #[test]
+    fn rss_of_unknown_versions_is_read_as_2_0() {
+        for tag in [
+            "<rss>",
+            "<rss version=\"0.94\">",
+            "<rss xmlns:dc=\"http://purl.org/dc/elements/1.1/\" version='2.01'>",
+        ] {
+            let xml = format!(
+                "{tag}<channel><title>Mali</title><item><title>Minusma</title></item></channel></rss>"
+            );
+            let doc =
+                parse(xml.as_bytes(), None, &base(), None).unwrap_or_else(|e| panic!("{tag}: {e}"));
+            assert_eq!(doc.entries[0].title.as_deref(), Some("Minusma"), "{tag}");
+        }
+        assert_eq!(
+            rss_version_2("<rss version=\"0.93\" a=\"b\">"),
+            "<rss version=\"2.0\"  a=\"b\">"
+        );
+    }
+
+    #[test]
+    fn a_guid_url_is_the_link_when_there_is_no_link() {
+        let xml = "<rss version=\"2.0\"><channel><item><title>A</title><guid>https://news.example.org/a</guid>\
+                   <comments>https://news.example.org/a#comments</comments></item></channel></rss>";
+        let doc = parse(xml.as_bytes(), None, &base(), None).unwrap();
+        assert_eq!(
+            doc.entries[0].link.as_deref(),
+            Some("https://news.example.org/a")
+        );
     }
 
     #[test]

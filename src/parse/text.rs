@@ -75,7 +75,7 @@ fn walk(node: ego_tree::NodeRef<'_, Node>, out: &mut String) {
 fn collapse(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pending: Option<char> = None;
-    for c in text.chars() {
+    for c in text.chars().map(c1_as_windows_1252) {
         if c.is_whitespace() || c.is_control() {
             if c == '\n' || c == '\r' {
                 pending = Some('\n');
@@ -92,4 +92,32 @@ fn collapse(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// C1 control characters in feed text are windows-1252 punctuation sent
+/// as Latin-1 (`&#146;` meaning ’): read them as browsers do.
+fn c1_as_windows_1252(c: char) -> char {
+    match u8::try_from(u32::from(c)) {
+        Ok(byte @ 0x80..=0x9f) => {
+            let bytes = [byte];
+            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(&bytes);
+            text.chars().next().unwrap_or(c)
+        }
+        _ => c,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c1_controls_are_windows_1252_punctuation() {
+        assert_eq!(
+            html_to_text("l&#146;ONU &#147;Minusma&#148; &#133;"),
+            "l’ONU “Minusma” …"
+        );
+        assert_eq!(html_to_text("don\u{92}t"), "don’t");
+        assert_eq!(html_to_text("a\u{81}b"), "a b");
+    }
 }
