@@ -392,6 +392,29 @@ impl Validator {
             .collect()
     }
 
+    /// A name that refers to nothing: the error, with the nearest known name
+    /// as a hint (or `otherwise`).
+    fn unknown<'a>(
+        &mut self,
+        name: &S<String>,
+        path: &str,
+        what: &str,
+        known: impl IntoIterator<Item = &'a str>,
+        otherwise: Option<&str>,
+    ) {
+        let mut err = ConfigError::new(
+            Some(name.span()),
+            path,
+            format!("{what} \"{}\"", name.get_ref()),
+        );
+        match (diag::nearest(name.get_ref(), known), otherwise) {
+            (Some(near), _) => err = err.hint(format!("did you mean \"{near}\"?")),
+            (None, Some(hint)) => err = err.hint(hint),
+            (None, None) => {}
+        }
+        self.errors.push(err);
+    }
+
     fn err(&mut self, span: Range<usize>, path: &str, message: impl Into<String>) {
         self.errors
             .push(ConfigError::new(Some(span), path, message));
@@ -742,17 +765,8 @@ impl Validator {
             if declared.sources.contains(s.get_ref()) {
                 scope_sources.push(s.get_ref().clone());
             } else {
-                let mut err = ConfigError::new(
-                    Some(s.span()),
-                    format!("{path}.sources"),
-                    format!("unknown source \"{}\"", s.get_ref()),
-                );
-                if let Some(near) =
-                    diag::nearest(s.get_ref(), declared.sources.iter().map(String::as_str))
-                {
-                    err = err.hint(format!("did you mean \"{near}\"?"));
-                }
-                self.errors.push(err);
+                let known = declared.sources.iter().map(String::as_str);
+                self.unknown(s, &format!("{path}.sources"), "unknown source", known, None);
             }
         }
         let mut scope_tags = Vec::new();
@@ -762,17 +776,14 @@ impl Validator {
                 // the one to fix.
                 scope_tags.push(t.get_ref().clone());
             } else {
-                let mut err = ConfigError::new(
-                    Some(t.span()),
-                    format!("{path}.tags"),
-                    format!("no source has the tag \"{}\"", t.get_ref()),
+                let known = declared.tags.iter().map(String::as_str);
+                self.unknown(
+                    t,
+                    &format!("{path}.tags"),
+                    "no source has the tag",
+                    known,
+                    None,
                 );
-                if let Some(near) =
-                    diag::nearest(t.get_ref(), declared.tags.iter().map(String::as_str))
-                {
-                    err = err.hint(format!("did you mean \"{near}\"?"));
-                }
-                self.errors.push(err);
             }
         }
         let mut notify = Vec::new();
@@ -787,18 +798,15 @@ impl Validator {
             if declared.notifiers.contains(n.get_ref()) {
                 notify.push(n.get_ref().clone());
             } else {
-                let mut err = ConfigError::new(
-                    Some(n.span()),
-                    format!("{path}.notify"),
-                    format!("unknown notifier \"{}\"", n.get_ref()),
+                let known = declared.notifiers.iter().map(String::as_str);
+                let otherwise = Some("define it as a [notifiers.NAME] table");
+                self.unknown(
+                    n,
+                    &format!("{path}.notify"),
+                    "unknown notifier",
+                    known,
+                    otherwise,
                 );
-                err =
-                    match diag::nearest(n.get_ref(), declared.notifiers.iter().map(String::as_str))
-                    {
-                        Some(near) => err.hint(format!("did you mean \"{near}\"?")),
-                        None => err.hint("define it as a [notifiers.NAME] table"),
-                    };
-                self.errors.push(err);
             }
         }
         if self.errors.len() > before {
