@@ -141,7 +141,24 @@ impl Pipeline {
             // The semaphores are never closed, so acquire cannot fail.
             let _host = host.acquire_owned().await;
             let _all = limits.all.acquire_owned().await;
-            poll_and_record(config, store, fetcher, source, dry_run).await
+            let name = source.name.clone();
+            // Its own task, so that a panic on some input is recorded
+            // against the source like any other failure.
+            let poll = tokio::spawn(poll_and_record(config, store.clone(), fetcher, source, dry_run));
+            match poll.await {
+                Ok(result) => result,
+                Err(e) => {
+                    let error = PollError::Internal(format!("the poll failed: {e}"));
+                    tracing::error!(source = %name, error = %error, "poll failed");
+                    if !dry_run
+                        && let Err(store_error) =
+                            store.record_failure(&name, error.kind(), &error.to_string(), chrono::Utc::now()).await
+                    {
+                        tracing::error!(source = %name, error = %store_error, "cannot record the failure");
+                    }
+                    Err(error)
+                }
+            }
         });
         polls.sources.insert(handle.id(), index);
     }

@@ -82,8 +82,9 @@ async fn execute(cli: Cli) -> Result<ExitCode, AppError> {
     }
 }
 
-/// SIGTERM and SIGINT stop the daemon cleanly. SIGHUP (systemd's reload)
-/// is caught so it cannot kill the process; reloading lands later.
+/// SIGTERM and SIGINT stop the daemon cleanly; a second one stops it at
+/// once. SIGHUP (systemd's reload) is caught so it cannot kill the process;
+/// reloading lands later.
 async fn watch_signals(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
@@ -96,13 +97,22 @@ async fn watch_signals(shutdown: CancellationToken) {
     };
     loop {
         tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = hup.recv() => tracing::warn!("SIGHUP: config reload is not supported yet; restart vigie to apply changes"),
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = hup.recv() => {
+                tracing::warn!("SIGHUP: config reload is not supported yet; restart vigie to apply changes");
+                continue;
+            }
         }
+        if shutdown.is_cancelled() {
+            // A second request while finishing: the admin means it. What is
+            // in flight stays pending and goes out at the next start.
+            tracing::warn!("second stop request: exiting now");
+            std::process::exit(130);
+        }
+        tracing::info!("shutdown requested; finishing what is in flight (again to exit at once)");
+        shutdown.cancel();
     }
-    tracing::info!("shutdown requested");
-    shutdown.cancel();
 }
 
 /// Logs go to stderr, coloured only on a terminal; the level comes from

@@ -82,13 +82,17 @@ pub fn articles(doc: &Document, source: &Source, now: DateTime<Utc>) -> Vec<Arti
             if let Some(url) = url {
                 keys.push(format!("url:{url}"));
             }
-            if id.is_some() && url.is_some() {
-                // With the URL, recognises the article if its GUID changes.
+            if url.is_some() {
+                // With the URL, recognises the article when its GUID
+                // changes, appears, or stops being duplicated.
                 keys.push(format!("title:{}", short_hash(&[&title])));
             }
             if keys.is_empty() {
-                let date = article
+                // The date as the feed gave it: a future date that later
+                // stops being "implausible" must not change the key.
+                let date = entry
                     .published
+                    .or(entry.updated)
                     .map(|d| d.to_rfc3339())
                     .unwrap_or_default();
                 keys.push(format!("hash:{}", short_hash(&[&title, &date])));

@@ -1090,6 +1090,42 @@ from = "vigie@example.org"
 }
 
 #[test]
+fn an_unquoted_header_value_in_a_headers_table_is_not_printed() {
+    assert_token_not_printed(
+        r#"[sources.un-news]
+url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
+
+[rules.minusma]
+keywords = ["Minusma"]
+notify = ["hook"]
+
+[notifiers.hook]
+type = "webhook"
+url = "https://hooks.example.org/in"
+  [notifiers.hook.headers]
+  Authorization = Bearer T0KEN-s3cret
+"#,
+    );
+}
+
+#[test]
+fn a_dotted_secret_key_under_notifiers_is_not_printed() {
+    assert_token_not_printed(
+        r#"[sources.un-news]
+url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
+
+[rules.minusma]
+keywords = ["Minusma"]
+notify = ["hook"]
+
+[notifiers]
+hook.type = "webhook"
+hook.url = https://hooks.example.org/T0KEN-s3cret
+"#,
+    );
+}
+
+#[test]
 fn a_good_config_passes() {
     let out = check(
         r#"[daemon]

@@ -154,29 +154,37 @@ const SECRET_KEYS: &[&str] = &["url", "password", "secret", "headers"];
 /// from the text alone: it must be masked even when the file does not parse
 /// (`password = hunter2` is a syntax error that would echo the password).
 fn secret_value(text: &str, line: Range<usize>) -> Option<Range<usize>> {
+    // Table and key paths with spaces and quotes removed:
+    // `[ notifiers . "hook" ]` is `notifiers.hook`.
+    let path = |raw: &str| -> Vec<String> {
+        raw.split('.')
+            .map(|part| part.trim().trim_matches(['"', '\'']).to_string())
+            .filter(|part| !part.is_empty())
+            .collect()
+    };
     let header = text[..line.start]
         .lines()
         .rev()
         .map(str::trim)
         .find(|l| l.starts_with('['))
         .unwrap_or("");
-    let header = header.trim_start_matches('[').trim_start();
     let content = &text[line.clone()];
     let eq = content.find('=')?;
-    let key = content[..eq].trim();
-    let in_notifier = header.starts_with("notifiers.") || key.starts_with("notifiers.");
-    let last = key
-        .rsplit('.')
-        .next()
-        .unwrap_or(key)
-        .trim()
-        .trim_matches('"');
-    if !in_notifier || !SECRET_KEYS.contains(&last) {
+    let mut full = path(header.trim_matches(['[', ']']));
+    full.extend(path(&content[..eq]));
+    // notifiers.NAME.KEY…: a secret key, or anything inside `headers`.
+    let secret = full.first().is_some_and(|t| t == "notifiers")
+        && full
+            .iter()
+            .skip(2)
+            .any(|part| SECRET_KEYS.contains(&part.as_str()));
+    if !secret {
         return None;
     }
     let after = &content[eq + 1..];
     // `{ env = "NAME" }` says where the secret lives, not what it is; but
     // the inline table of `headers` holds the values themselves.
+    let last = full.last().map(String::as_str).unwrap_or("");
     if after.trim_start().starts_with('{') && last != "headers" {
         return None;
     }

@@ -83,9 +83,9 @@ pub fn detect(bytes: &[u8], content_type: Option<&str>) -> &'static Encoding {
     }
     let (multibyte, invalid) = utf8_evidence(bytes);
     // Valid multi-byte sequences essentially never occur by chance in
-    // windows-1252 text: a document with many of them and a few invalid
-    // bytes is UTF-8 with a stray Latin-1 paste.
-    let mostly_utf8 = invalid == 0 || multibyte > 2 * invalid;
+    // windows-1252 text: a document with any is UTF-8, perhaps with a stray
+    // Latin-1 paste, which `decode_utf8_mixed` reads byte by byte.
+    let mostly_utf8 = invalid == 0 || multibyte > 0;
     let declared = [content_type.and_then(charset_param), declaration(bytes)];
     for label in declared.into_iter().flatten() {
         let Some(encoding) = Encoding::for_label(label.as_bytes()) else {
@@ -194,6 +194,19 @@ mod tests {
         assert_eq!(encoding, UTF_8);
         assert!(
             text.contains("Le retrait a été achevé, l’ONU confirme. Casques bleus, départ."),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_latin1_paragraph_in_a_utf8_feed_keeps_both_readable() {
+        let mut bytes = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><t>L’ONU quitte le Mali</t>"
+            .as_bytes()
+            .to_vec();
+        bytes.extend_from_slice(b"<t>Le retrait a \xe9t\xe9 achev\xe9</t>");
+        let (text, _) = decode(&bytes, None);
+        assert!(
+            text.contains("L’ONU quitte le Mali") && text.contains("Le retrait a été achevé"),
             "{text}"
         );
     }

@@ -23,6 +23,8 @@ pub struct EmailChannel {
     from: Mailbox,
     to: Vec<Mailbox>,
     templates: Templates,
+    /// The whole SMTP transaction, connect to final reply.
+    deadline: std::time::Duration,
 }
 
 impl EmailChannel {
@@ -50,6 +52,7 @@ impl EmailChannel {
             from: config.from.clone(),
             to: config.to.clone(),
             templates,
+            deadline: daemon.timeout.saturating_mul(2),
         })
     }
 
@@ -83,11 +86,16 @@ impl EmailChannel {
 
     pub async fn send(&self, id: &str, alert: &Alert) -> Result<(), SendError> {
         let message = self.message(id, alert)?;
-        self.transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| classify(&e))
+        // lettre's timeout bounds each network step, not the whole
+        // transaction: a server dripping its replies could hold a send past
+        // the outbox claim, and another process would send it again.
+        match tokio::time::timeout(self.deadline, self.transport.send(message)).await {
+            Ok(sent) => sent.map(|_| ()).map_err(|e| classify(&e)),
+            Err(_) => Err(SendError::temporary(format!(
+                "SMTP: no complete answer within {:?}",
+                self.deadline
+            ))),
+        }
     }
 }
 

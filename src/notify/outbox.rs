@@ -87,12 +87,32 @@ impl Dispatcher {
             let (this, name, channel) = (self.clone(), name.to_string(), channel.clone());
             tasks.spawn(async move { this.dispatch_notifier(&name, &channel, due).await });
         }
+        // Every notifier's pass runs to its end, even when another fails:
+        // dropping the set would abort a send halfway.
+        let mut first_error = None;
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok(result) => report.add(result?.0),
+                Ok(Ok((pass, _))) => report.add(pass),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "an outbox pass failed");
+                    first_error.get_or_insert(e);
+                }
                 Err(e) => tracing::error!(error = %e, "a delivery task failed"),
             }
         }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        // Whatever is still pending for a configured notifier is to retry,
+        // including deliveries another process holds or a failed task left.
+        report.retrying = self
+            .store
+            .pending_by_notifier()
+            .await?
+            .into_iter()
+            .filter(|(name, _)| self.channels.get(name).is_some())
+            .map(|(_, count)| count as usize)
+            .sum();
         Ok(report)
     }
 
@@ -177,12 +197,17 @@ impl Dispatcher {
                 channel.clone(),
                 wake.clone(),
             );
-            loops.spawn(async move { this.notifier_loop(&name, &channel, &wake).await });
+            loops.spawn(this.notifier_loop(name, channel, wake));
         }
         loops
     }
 
-    async fn notifier_loop(&self, name: &str, channel: &Channel, wake: &Notify) {
+    async fn notifier_loop(
+        self: Arc<Self>,
+        name: String,
+        channel: Arc<Channel>,
+        wake: Arc<Notify>,
+    ) {
         if let Err(e) = self.orphans().await {
             tracing::error!(error = %e, "cannot read the outbox");
         }
@@ -192,21 +217,31 @@ impl Dispatcher {
             let notified = wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let stalled = match self
-                .dispatch_notifier(name, channel, Some(Utc::now()))
-                .await
-            {
-                Ok((_, stalled)) => stalled,
+            // Each pass in a task of its own: a panic while sending ends
+            // the pass, not this notifier's deliveries until a restart.
+            let pass = tokio::spawn({
+                let (this, name, channel) = (self.clone(), name.clone(), channel.clone());
+                async move {
+                    this.dispatch_notifier(&name, &channel, Some(Utc::now()))
+                        .await
+                }
+            });
+            let stalled = match pass.await {
+                Ok(Ok((_, stalled))) => stalled,
                 // A locked or briefly unreachable state file must not end
                 // delivery: the next pass tries again.
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::error!(notifier = %name, error = %e, "outbox pass failed");
+                    Some(IDLE)
+                }
+                Err(e) => {
+                    tracing::error!(notifier = %name, error = %e, "a delivery pass failed");
                     Some(IDLE)
                 }
             };
             let wait = match stalled {
                 Some(wait) => wait,
-                None => match self.store.next_delivery_due(name).await {
+                None => match self.store.next_delivery_due(&name).await {
                     Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO),
                     _ => IDLE,
                 },

@@ -247,16 +247,26 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(PendingDelivery {
-                    id: r.get(0),
+        let mut pending = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: String = r.get(0);
+            match serde_json::from_str(r.get::<&str, _>(3)) {
+                Ok(alert) => pending.push(PendingDelivery {
+                    id,
                     notifier: r.get(1),
                     attempts: r.get::<i64, _>(2).try_into().unwrap_or(u32::MAX),
-                    alert: serde_json::from_str(r.get::<&str, _>(3))?,
-                })
-            })
-            .collect()
+                    alert,
+                }),
+                // One unreadable row must not block its notifier forever:
+                // it ends dead, with the reason, for an admin to look at.
+                Err(e) => {
+                    tracing::error!(delivery = %id, error = %e, "undecodable alert in the outbox; marked dead");
+                    self.delivery_dead(&id, &format!("undecodable alert payload: {e}"))
+                        .await?;
+                }
+            }
+        }
+        Ok(pending)
     }
 
     async fn claim_delivery(
