@@ -920,3 +920,76 @@ async fn changed_guids_do_not_realert_but_a_reused_url_with_a_new_story_does() {
         "a reused URL alone does not hide a new story"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_recorded_before_a_kill_9_is_delivered_once_after_restart() {
+    use vigie::store::Store as _;
+    let w = World::new().await;
+    let url = w.serve("/fr/rss.xml", "un-fr.rss");
+    // The receiver is down: its port refuses connections.
+    let port = w.hook.port();
+    let World {
+        dir,
+        feeds,
+        hook,
+        smtp,
+    } = w;
+    hook.stop().await;
+    let w = World {
+        dir,
+        feeds,
+        hook: WebhookReceiver::start().await,
+        smtp,
+    };
+    let path = w.config(
+        "first_run = \"alert\"\ninterval = \"1h\"",
+        &format!(
+            "[sources.un-news]\nurl = \"{url}\"\n\n{}",
+            minusma_rule(r#""hook""#)
+        ),
+    );
+    // The notifier points at the dead address, not at the placeholder.
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        config.replace(&w.hook.url(), &format!("http://127.0.0.1:{port}/hook")),
+    )
+    .unwrap();
+
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["run", "--config"])
+        .arg(w.dir.path().join("vigie.toml"))
+        .env("RUST_LOG", "error")
+        .spawn()
+        .expect("start vigie run");
+    // Wait until the alert is recorded and its first attempt has failed.
+    let state = w.dir.path().join("vigie.db");
+    let mut attempted = false;
+    for _ in 0..200 {
+        if state.exists() {
+            let store = vigie::store::SqliteStore::open(&state).await.unwrap();
+            let pending = store.due_deliveries("hook", None, 10).await.unwrap();
+            if pending.iter().any(|d| d.attempts >= 1) {
+                attempted = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(attempted, "the alert was recorded and tried once");
+    let pid = child.id().expect("pid").to_string();
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .expect("kill -9");
+
+    // The receiver comes back on its address; the next run delivers.
+    let back = WebhookReceiver::start_on(port).await;
+    assert_ok(&w.once().await);
+    assert_ok(&w.once().await);
+    assert_eq!(
+        titles(&back.delivered()),
+        [MINUSMA_TITLE],
+        "delivered exactly once"
+    );
+}
