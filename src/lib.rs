@@ -7,10 +7,10 @@
 //!
 //! - [`cli`]: the command line (clap definitions)
 //! - [`config`]: raw TOML → validated [`config::Config`] with `file:line:col` errors
-//! - [`model`]: `Article`, `ArticleKey`, `Alert`: the types every stage shares
+//! - [`model`]: `Article`, `Alert`, delivery ids: the types every stage shares
 //! - [`schedule`]: when each source is due; the one backoff helper
 //! - [`fetch`]: the one HTTP client; conditional GET, limits, charset
-//! - [`parse`]: wire formats (feeds) → wire-independent entries
+//! - [`parse`]: wire formats (feeds) → wire-independent entries; HTML → text
 //! - [`normalize`]: entries → `Article`; canonical URL; article keys
 //! - [`rules`]: text folding and the compiled matcher of every rule
 //! - [`store`]: the `Store` trait and its SQLite implementation

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// One article, whatever the kind of source it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Article {
-    /// The stable key (DESIGN.md §1 step 5); see [`crate::normalize::article_keys`].
+    /// The stable key (DESIGN.md §1 step 5); see [`crate::normalize::articles`].
     pub key: String,
     /// Further keys the same article is known by (its canonical URL when the
     /// key is a GUID): an article is new only when none of them was recorded,

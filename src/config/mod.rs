@@ -1,4 +1,4 @@
-//! The config: TOML text → raw serde types ([`raw`]) → [`validate`] →
+//! The config: TOML text → raw serde types ([`raw`]) → validation →
 //! the checked [`Config`] that the rest of vigie reads. Every problem is
 //! collected, not just the first, and points at `file:line:col`.
 
