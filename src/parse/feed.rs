@@ -19,6 +19,12 @@ pub fn parse(
 ) -> Result<Document, ParseError> {
     let (text, _) = charset::decode(bytes, content_type);
     let text = declare_utf8(&text);
+    // RSS 0.90 is RSS 1.0's structure under another namespace, which
+    // feed-rs does not know: it would read no item at all.
+    let text = match text.contains(RSS_090_NS) {
+        true => text.replace(RSS_090_NS, "http://purl.org/rss/1.0/").into(),
+        false => text,
+    };
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
         return Err(ParseError::Empty);
@@ -44,6 +50,8 @@ pub fn parse(
     }
     Err(first)
 }
+
+const RSS_090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
 
 /// `<rss>` with no version, or one feed-rs rejects, as `<rss version="2.0">`.
 fn rss_version_2(text: &str) -> String {
@@ -527,5 +535,53 @@ mod hostile {
                 assert!(!title.contains("root:"), "an external entity was read");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod formats {
+    use super::*;
+
+    fn titles(xml: &str) -> Vec<String> {
+        let base = Url::parse("https://news.example.org/feed").unwrap();
+        let doc = parse(xml.as_bytes(), None, &base, None).unwrap_or_else(|e| panic!("{e}: {xml}"));
+        doc.entries
+            .into_iter()
+            .map(|e| e.title.unwrap_or_default())
+            .collect()
+    }
+
+    const ITEM: &str =
+        "<item><title>Minusma : le retrait</title><link>https://news.example.org/a</link></item>";
+
+    #[test]
+    fn every_rss_version_is_read() {
+        for version in ["0.91", "0.92", "2.0"] {
+            let xml = format!(
+                "<rss version=\"{version}\"><channel><title>t</title><link>https://news.example.org/</link>{ITEM}</channel></rss>"
+            );
+            assert_eq!(titles(&xml), ["Minusma : le retrait"], "RSS {version}");
+        }
+        let rss_090 = format!(
+            "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://my.netscape.com/rdf/simple/0.9/\">\
+             <channel><title>t</title><link>https://news.example.org/</link></channel>{ITEM}</rdf:RDF>"
+        );
+        assert_eq!(titles(&rss_090), ["Minusma : le retrait"], "RSS 0.90");
+        let rss_10 = format!(
+            "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://purl.org/rss/1.0/\">\
+             <channel rdf:about=\"https://news.example.org/\"><title>t</title><link>https://news.example.org/</link></channel>\
+             <item rdf:about=\"https://news.example.org/a\"><title>Minusma : le retrait</title><link>https://news.example.org/a</link></item></rdf:RDF>"
+        );
+        assert_eq!(titles(&rss_10), ["Minusma : le retrait"], "RSS 1.0");
+    }
+
+    #[test]
+    fn atom_and_json_feed_are_read() {
+        let atom = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title><id>urn:x</id><updated>2023-08-19T10:32:00Z</updated>\
+                    <entry><title>Minusma : le retrait</title><id>urn:a</id><updated>2023-08-19T10:32:00Z</updated></entry></feed>";
+        assert_eq!(titles(atom), ["Minusma : le retrait"]);
+        let json = r#"{"version": "https://jsonfeed.org/version/1.1", "title": "t",
+                       "items": [{"id": "a", "title": "Minusma : le retrait", "content_text": "x"}]}"#;
+        assert_eq!(titles(json), ["Minusma : le retrait"]);
     }
 }
