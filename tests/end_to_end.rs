@@ -993,3 +993,58 @@ async fn an_alert_recorded_before_a_kill_9_is_delivered_once_after_restart() {
         "delivered exactly once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_come_from_files_credentials_and_the_environment() {
+    let w = World::new().await;
+    let url = w.serve("/fr/rss.xml", "un-fr.rss");
+    let secrets = w.dir.path().join("secrets");
+    std::fs::create_dir_all(secrets.join("credentials")).unwrap();
+    std::fs::write(secrets.join("hook-url"), format!("{}\n", w.hook.url())).unwrap();
+    std::fs::write(
+        secrets.join("credentials/hook-token"),
+        "Bearer from-credential\n",
+    )
+    .unwrap();
+    let config = format!(
+        r#"[daemon]
+state = "{state}"
+first_run = "alert"
+
+[sources.un-news]
+url = "{url}"
+
+{rule}
+
+[notifiers.hook]
+type = "webhook"
+url = {{ file = "{file}" }}
+headers = {{ Authorization = {{ credential = "hook-token" }}, X-Desk = {{ env = "VIGIE_TEST_DESK" }} }}
+"#,
+        state = w.dir.path().join("vigie.db").display(),
+        rule = minusma_rule(r#""hook""#),
+        file = secrets.join("hook-url").display(),
+    );
+    std::fs::write(w.dir.path().join("vigie.toml"), config).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["once", "--config"])
+        .arg(w.dir.path().join("vigie.toml"))
+        .env("CREDENTIALS_DIRECTORY", secrets.join("credentials"))
+        .env("VIGIE_TEST_DESK", "sahel")
+        .output()
+        .await
+        .unwrap();
+    assert_ok(&out);
+    let posts = w.hook.delivered();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(
+        posts[0].header("authorization"),
+        Some("Bearer from-credential")
+    );
+    assert_eq!(posts[0].header("x-desk"), Some("sahel"));
+    let printed = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !printed.contains("from-credential") && !printed.contains(&w.hook.url()),
+        "{printed}"
+    );
+}
