@@ -175,30 +175,45 @@ fn pick_link(links: &[model::Link]) -> Option<&str> {
         .filter(|h| !h.trim().is_empty())
 }
 
-/// The text is UTF-8 now; the declaration must say so or feed-rs would
-/// decode it a second time.
+/// The text is UTF-8 now; every XML declaration must say so. feed-rs
+/// would otherwise decode it a second time, and quick-xml panics on a
+/// declaration of another encoding that is not at the very start.
 fn declare_utf8(text: &str) -> std::borrow::Cow<'_, str> {
-    let Some(rest) = text.trim_start_matches('\u{feff}').strip_prefix("<?xml") else {
+    if !text.contains("<?xml") {
         return text.into();
-    };
-    let Some(end) = rest.find("?>") else {
-        return text.into();
-    };
-    let decl = &rest[..end];
+    }
+    let text = text.trim_start_matches('\u{feff}');
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(start) = rest.find("<?xml") {
+        let (before, from_decl) = rest.split_at(start);
+        out.push_str(before);
+        let end = from_decl.find("?>").map_or(from_decl.len(), |e| e + 2);
+        out.push_str(&utf8_declaration(&from_decl[..end]));
+        rest = &from_decl[end..];
+    }
+    out.push_str(rest);
+    out.into()
+}
+
+/// One `<?xml … ?>`, its encoding (if it names one) replaced by UTF-8; a
+/// declaration too broken to edit becomes a plain one.
+fn utf8_declaration(decl: &str) -> String {
     let Some(at) = decl.find("encoding") else {
-        return text.into();
+        return decl.to_string();
     };
     let after = &decl[at..];
-    let Some(q1) = after.find(['"', '\'']) else {
-        return text.into();
-    };
-    let quote = after.as_bytes()[q1] as char;
-    let Some(q2) = after[q1 + 1..].find(quote) else {
-        return text.into();
-    };
-    let encoding_attr = &after[..q1 + 1 + q2 + 1];
-    let new_decl = decl.replacen(encoding_attr, "encoding=\"UTF-8\"", 1);
-    format!("<?xml{new_decl}{}", &rest[end..]).into()
+    let value = after.find(['"', '\'']).and_then(|q1| {
+        // The quote is ASCII, so q1 + 1 is a char boundary.
+        let quote = &after[q1..q1 + 1];
+        after[q1 + 1..]
+            .find(quote)
+            .map(|q2| &after[..q1 + 1 + q2 + 1])
+    });
+    match value {
+        Some(attribute) => decl.replacen(attribute, "encoding=\"UTF-8\"", 1),
+        None => "<?xml version=\"1.0\" encoding=\"UTF-8\"?>".to_string(),
+    }
 }
 
 fn looks_like_html(text: &str) -> bool {
@@ -507,6 +522,29 @@ mod tests {
 #[cfg(test)]
 mod hostile {
     use super::*;
+
+    #[test]
+    fn a_late_declaration_of_another_encoding_does_not_panic() {
+        // Found by fuzzing: quick-xml asserts when a declaration naming a
+        // non-UTF-8 encoding comes after its first buffer.
+        let base = Url::parse("https://news.example.org/feed").unwrap();
+        let inputs: [&[u8]; 3] = [
+            b"ty'\n->\xc5\0\0\0tl>test&oity0<?xml v/rs0\">=\"1.0\" encoding=\"cp1252\"?>title>>",
+            b"<rss><channel><title>a</title></channel></rss><?xml version=\"1.0\" encoding=\"utf-16\"?>",
+            b"<?xml version=\"1.0\"?>\n<?xml version=\"1.0\" encoding=\"iso-8859-1\"?><rss/>",
+        ];
+        for input in inputs {
+            // Straight into feed-rs, without parse()'s catch_unwind: the
+            // declarations must be made harmless before it ever sees them.
+            let (text, _) = charset::decode(input, None);
+            let _ = feed_rs::parser::parse(declare_utf8(&text).as_bytes());
+            let _ = parse(input, None, &base, None);
+        }
+        assert_eq!(
+            declare_utf8("<?xml version='1.0' encoding='cp1252'?><a/><?xml encoding=\"utf-16?>"),
+            "<?xml version='1.0' encoding=\"UTF-8\"?><a/><?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+        );
+    }
 
     #[test]
     fn entity_expansion_is_not_performed() {
