@@ -78,8 +78,19 @@ pub fn resolve(
     Ok(SecretString::from(value))
 }
 
+/// The most a secret file may hold: `{ file = "/dev/zero" }` must end in
+/// an error, not read forever.
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
 /// Secret files usually end with a newline that is not part of the secret.
 fn read_trimmed(path: &str) -> std::io::Result<String> {
-    let text = std::fs::read_to_string(path)?;
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SECRET_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SECRET_BYTES {
+        return Err(std::io::Error::other("larger than 64 KiB: not a secret"));
+    }
     Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }

@@ -105,6 +105,11 @@ pub fn detect(bytes: &[u8], content_type: Option<&str>) -> &'static Encoding {
         if encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE {
             continue;
         }
+        // Labels such as "hz-gb-2312" map to the "replacement" encoding,
+        // which turns the whole document into one U+FFFD: never useful.
+        if encoding == encoding_rs::REPLACEMENT {
+            continue;
+        }
         return encoding;
     }
     if mostly_utf8 {
@@ -224,6 +229,12 @@ mod tests {
         let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
         assert_eq!(decode(&be, None).0, text);
         assert_eq!(decode(&le, None).0, text);
+    }
+
+    #[test]
+    fn a_label_of_the_replacement_encoding_does_not_erase_the_feed() {
+        let bytes = b"<?xml version=\"1.0\" encoding=\"hz-gb-2312\"?><t>Minusma</t>";
+        assert!(decode(bytes, None).0.contains("Minusma"));
     }
 
     #[test]

@@ -310,6 +310,9 @@ impl Matcher {
 
         let mut excluded = vec![false; self.rules.len()];
         let mut found: Vec<Found> = Vec::new();
+        // Only the first hit of a term in a field is kept: a body repeating
+        // one word a million times must not cost memory per occurrence.
+        let mut recorded = std::collections::HashSet::new();
         for (g, group) in self.groups.iter().enumerate() {
             let needed = self
                 .rule_group
@@ -341,7 +344,7 @@ impl Matcher {
                         }
                         if used.exclude {
                             excluded[used.rule] = true;
-                        } else {
+                        } else if recorded.insert((used.rule, used.term, field)) {
                             found.push(Found {
                                 rule: used.rule,
                                 term: used.term,
