@@ -23,50 +23,25 @@ pub fn decode(bytes: &[u8], content_type: Option<&str>) -> (String, &'static Enc
 /// rest of the document keeps its accents.
 fn decode_utf8_mixed(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
-    let mut rest = bytes;
-    loop {
-        match std::str::from_utf8(rest) {
-            Ok(valid) => {
-                out.push_str(valid);
-                return out;
-            }
-            Err(e) => {
-                let (valid, after) = rest.split_at(e.valid_up_to());
-                // valid_up_to() guarantees this prefix is UTF-8.
-                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
-                let bad = e.error_len().unwrap_or(after.len()).max(1).min(after.len());
-                let (text, _) = WINDOWS_1252.decode_without_bom_handling(&after[..bad]);
-                out.push_str(&text);
-                rest = &after[bad..];
-            }
-        }
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        let (text, _) = WINDOWS_1252.decode_without_bom_handling(chunk.invalid());
+        out.push_str(&text);
     }
+    out
 }
 
 /// Counts, over the whole document, the non-ASCII characters that are
 /// valid UTF-8 and the byte runs that are not.
 fn utf8_evidence(bytes: &[u8]) -> (usize, usize) {
-    let (mut multibyte, mut invalid) = (0, 0);
-    let mut rest = bytes;
-    loop {
-        let (valid, next) = match std::str::from_utf8(rest) {
-            Ok(v) => (v, None),
-            Err(e) => {
-                let (valid, after) = rest.split_at(e.valid_up_to());
-                let bad = e.error_len().unwrap_or(after.len()).max(1).min(after.len());
-                invalid += 1;
-                (
-                    std::str::from_utf8(valid).unwrap_or_default(),
-                    Some(&after[bad..]),
-                )
-            }
-        };
-        multibyte += valid.chars().filter(|c| !c.is_ascii()).count();
-        match next {
-            Some(after) => rest = after,
-            None => return (multibyte, invalid),
-        }
-    }
+    bytes
+        .utf8_chunks()
+        .fold((0, 0), |(multibyte, invalid), chunk| {
+            (
+                multibyte + chunk.valid().chars().filter(|c| !c.is_ascii()).count(),
+                invalid + usize::from(!chunk.invalid().is_empty()),
+            )
+        })
 }
 
 pub fn detect(bytes: &[u8], content_type: Option<&str>) -> &'static Encoding {
