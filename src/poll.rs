@@ -13,7 +13,7 @@ use crate::fetch::{FetchError, Fetcher, Outcome};
 use crate::model::{Alert, Article, MatchInfo, delivery_id};
 use crate::normalize::is_known;
 use crate::parse::ParseError;
-use crate::rules::Document;
+use crate::rules::{Document, Scope};
 use crate::store::{NewAlert, NewArticle, PollOutcome, PollRecord, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +135,7 @@ pub async fn poll(
     let first_poll = state.as_ref().is_none_or(|s| s.last_success.is_none());
     let may_alert = alertable(config, &new, first_poll, now);
     let mut alerts = Vec::new();
+    let scope = config.matcher.scope(&source.name, &source.tags);
     for (article, may_alert) in new.iter().zip(may_alert) {
         let mut record = NewArticle {
             keys: article.all_keys().map(str::to_string).collect(),
@@ -142,7 +143,7 @@ pub async fn poll(
             alerts: Vec::new(),
         };
         if may_alert {
-            for (rule, alert) in match_article(config, source, article, now) {
+            for (rule, alert) in match_article(config, &scope, source, article, now) {
                 let deliveries = config.rules[rule]
                     .notify
                     .iter()
@@ -224,22 +225,19 @@ fn alertable(config: &Config, new: &[&Article], first_poll: bool, now: DateTime<
     allowed
 }
 
-/// The alerts `article` raises: one per matching rule, with the rule's index
-/// in `config.rules` (the matcher's rule order).
+/// The alerts `article` raises: one per matching rule of `scope` (the
+/// source's rules), with the rule's index in `config.rules` (the matcher's
+/// rule order).
 pub fn match_article(
     config: &Config,
+    scope: &Scope,
     source: &Source,
     article: &Article,
     now: DateTime<Utc>,
 ) -> Vec<(usize, Alert)> {
-    let doc = Document {
-        title: &article.title,
-        summary: &article.summary,
-        body: article.body.as_deref().unwrap_or(""),
-    };
     config
         .matcher
-        .match_document(&doc, &source.name, &source.tags)
+        .match_in(scope, &document(article, source))
         .into_iter()
         .map(|m| {
             let alert = Alert {
@@ -260,6 +258,24 @@ pub fn match_article(
             (m.rule, alert)
         })
         .collect()
+}
+
+/// What rules see of an article: its language is the source's when the
+/// feed gives none.
+pub fn document<'a>(article: &'a Article, source: &'a Source) -> Document<'a> {
+    Document {
+        title: &article.title,
+        summary: &article.summary,
+        body: article.body.as_deref().unwrap_or(""),
+        authors: &article.authors,
+        url: article.url.as_deref().unwrap_or(""),
+        language: article
+            .language
+            .as_deref()
+            .or(source.language.as_deref())
+            .unwrap_or(""),
+        categories: &article.tags,
+    }
 }
 
 /// Polls and records the failure of a poll on the source, so `status` and

@@ -18,7 +18,7 @@ use chrono_tz::Tz;
 use libfuzzer_sys::fuzz_target;
 use url::Url;
 use vigie::config::{Source, SourceKind};
-use vigie::rules::{Document, Matcher, RuleSpec};
+use vigie::rules::{Matcher, RuleSpec};
 
 const CONTENT_TYPES: [Option<&str>; 8] = [
     None,
@@ -111,11 +111,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(articles.len(), doc.entries.len());
     for article in &articles {
         assert!(!article.key.is_empty());
-        let doc = Document {
-            title: &article.title,
-            summary: &article.summary,
-            body: article.body.as_deref().unwrap_or(""),
-        };
+        let doc = vigie::poll::document(article, &source);
         for m in MATCHER.match_document(&doc, &source.name, &source.tags) {
             for hit in m.hits {
                 assert!(

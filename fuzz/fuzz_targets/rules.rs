@@ -62,6 +62,7 @@ fuzz_target!(|data: &[u8]| {
         title,
         summary,
         body,
+        ..Document::default()
     };
     for m in matcher.match_document(&doc, "src", &["t".to_string()]) {
         for hit in &m.hits {

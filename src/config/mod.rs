@@ -23,7 +23,7 @@ use url::Url;
 pub use diag::{ConfigError, Diagnostics};
 use raw::{RawDaemon, RawNotifier, RawRule, RawSource, S};
 
-use crate::rules::{Matcher, RuleSpec};
+use crate::rules::{Matcher, RuleSpec, Stem};
 
 /// The validated config. Nothing downstream sees an unchecked value.
 #[derive(Debug)]
@@ -737,21 +737,27 @@ impl Validator {
         declared: &Declared,
     ) -> Option<(Rule, RuleSpec)> {
         let before = self.errors.len();
-        if let Some(q) = &raw.query {
-            self.errors.push(
-                ConfigError::not_supported(q.span(), format!("{path}.query"), "the query language")
-                    .hint(
-                        "use keywords = [...] and exclude = [...] until the query language lands",
-                    ),
-            );
-        }
-        if let Some(s) = &raw.stem {
-            self.errors.push(ConfigError::not_supported(
-                s.span(),
-                format!("{path}.stem"),
-                "stemming",
-            ));
-        }
+        let query = raw.query.as_ref().and_then(|q| {
+            let has_keywords = raw
+                .keywords
+                .as_ref()
+                .is_some_and(|k| !k.get_ref().is_empty());
+            self.query(q, &format!("{path}.query"), has_keywords)
+        });
+        let stem = raw.stem.as_ref().and_then(|s| {
+            let stem = Stem::from_code(s.get_ref());
+            if stem.is_none() {
+                self.errors.push(
+                    ConfigError::new(
+                        Some(s.span()),
+                        format!("{path}.stem"),
+                        format!("unknown stemming language \"{}\"", s.get_ref()),
+                    )
+                    .hint("stem = \"fr\" or stem = \"en\""),
+                );
+            }
+            stem
+        });
         let keywords = self.terms(raw.keywords.as_ref(), &format!("{path}.keywords"));
         let exclude = self.terms(raw.exclude.as_ref(), &format!("{path}.exclude"));
         if keywords.is_empty() && raw.query.is_none() && raw.keywords.is_none() {
@@ -814,6 +820,8 @@ impl Validator {
         }
         let spec = RuleSpec {
             name: name.clone(),
+            query,
+            stem,
             keywords,
             exclude,
             case_sensitive: raw.case_sensitive.unwrap_or(false),
@@ -822,6 +830,42 @@ impl Validator {
             tags: scope_tags,
         };
         Some((Rule { name, notify }, spec))
+    }
+
+    /// A rule's query, checked here so that an error points at the very
+    /// character of the config file to fix.
+    fn query(&mut self, value: &S<String>, path: &str, has_keywords: bool) -> Option<String> {
+        let text = value.get_ref();
+        let span = value.span();
+        let at = |offset: usize, raw: &str| {
+            raw_offset(raw, offset).map_or(span.start, |o| span.start + o)
+        };
+        let raw = self.text.get(span.clone()).unwrap_or_default().to_string();
+        match crate::rules::parse_query(text) {
+            Ok(expr) if expr.holds_without_terms() && !has_keywords => {
+                self.errors.push(
+                    ConfigError::new(
+                        Some(span.clone()),
+                        path,
+                        "the query holds for an article with none of its terms, \
+                         so it would alert on every article",
+                    )
+                    .hint("add a term the articles must contain: minusma -football"),
+                );
+                None
+            }
+            Ok(_) => Some(text.clone()),
+            Err(e) => {
+                let start = at(e.span.start, &raw);
+                let end = at(e.span.end, &raw).max(start);
+                let mut err = ConfigError::new(Some(start..end), path, e.message);
+                if let Some(hint) = e.hint {
+                    err = err.hint(hint);
+                }
+                self.errors.push(err);
+                None
+            }
+        }
     }
 
     fn terms(&mut self, list: Option<&S<Vec<S<String>>>>, path: &str) -> Vec<String> {
@@ -1209,7 +1253,18 @@ impl Validator {
 /// text `raw` (quotes included). One-line basic and literal strings only;
 /// `None` for multi-line strings or an offset past the end.
 fn raw_offset(raw: &str, decoded: usize) -> Option<usize> {
-    if raw.starts_with("'''") || raw.starts_with("\"\"\"") {
+    if let Some(body) = raw.strip_prefix("'''") {
+        // A literal string has no escapes; TOML drops a newline right
+        // after the opening quotes.
+        let skipped = if body.starts_with("\r\n") {
+            2
+        } else {
+            usize::from(body.starts_with('\n'))
+        };
+        let at = 3 + skipped + decoded;
+        return (at + 3 < raw.len() + 1).then_some(at);
+    }
+    if raw.starts_with("\"\"\"") {
         return None;
     }
     if raw.starts_with('\'') {

@@ -2,6 +2,8 @@
 
 use std::ops::Range;
 
+use rust_stemmers::{Algorithm, Stemmer};
+use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::{
     canonical_combining_class, decompose_compatible, is_combining_mark,
@@ -19,6 +21,38 @@ pub struct FoldOptions {
     /// Keep accents, for the rare pairs whose accent carries the meaning
     /// (`retraité` vs `retraite`). Default false.
     pub accent_sensitive: bool,
+    /// Reduce each word to its stem, so word forms match (`retraits` ~
+    /// `retrait`, `casques` ~ `casque`). Off by default: it also makes
+    /// `retraite` match `retrait`.
+    pub stem: Option<Stem>,
+}
+
+/// A language whose Snowball stemmer folds word forms together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stem {
+    #[serde(rename = "fr")]
+    French,
+    #[serde(rename = "en")]
+    English,
+}
+
+impl Stem {
+    /// `"fr"` or `"en"`, as the config writes it.
+    pub fn from_code(code: &str) -> Option<Stem> {
+        match code {
+            "fr" => Some(Stem::French),
+            "en" => Some(Stem::English),
+            _ => None,
+        }
+    }
+
+    fn stemmer(self) -> Stemmer {
+        Stemmer::create(match self {
+            Stem::French => Algorithm::French,
+            Stem::English => Algorithm::English,
+        })
+    }
 }
 
 /// One folded word and where it was in the original text.
@@ -108,6 +142,15 @@ impl Folded {
         self.spans.get(i).cloned().unwrap_or_default()
     }
 
+    /// The index of the word that the byte `offset` of `joined` is in.
+    pub(crate) fn word_containing(&self, offset: usize) -> Option<usize> {
+        let i = self
+            .starts
+            .partition_point(|&s| s <= offset)
+            .checked_sub(1)?;
+        (offset < self.starts[i] + self.word(i).len()).then_some(i)
+    }
+
     /// The index of the word whose first byte is at `offset` in `joined`.
     pub(crate) fn word_at(&self, offset: usize) -> Option<usize> {
         self.starts.binary_search(&offset).ok()
@@ -138,6 +181,7 @@ struct Builder {
     needs_nfc: bool,
     /// Reused buffer for the decomposition of one char.
     decomposed: Vec<char>,
+    stemmer: Option<Stemmer>,
 }
 
 impl Builder {
@@ -154,6 +198,7 @@ impl Builder {
             open: None,
             needs_nfc: false,
             decomposed: Vec::new(),
+            stemmer: opts.stem.map(Stem::stemmer),
         }
     }
 
@@ -260,6 +305,16 @@ impl Builder {
             self.out.joined.push_str(&composed);
             self.needs_nfc = false;
         }
+        if let Some(stemmer) = &self.stemmer {
+            let start = self.out.starts.last().copied().unwrap_or(0);
+            let word = self.out.joined.get(start..).unwrap_or_default();
+            if let std::borrow::Cow::Owned(stem) = stemmer.stem(word)
+                && !stem.is_empty()
+            {
+                self.out.joined.truncate(start);
+                self.out.joined.push_str(&stem);
+            }
+        }
         self.out.joined.push(' ');
         self.out.spans.push(span);
     }
@@ -277,18 +332,22 @@ mod tests {
     const DEFAULT: FoldOptions = FoldOptions {
         case_sensitive: false,
         accent_sensitive: false,
+        stem: None,
     };
     const CASE: FoldOptions = FoldOptions {
         case_sensitive: true,
         accent_sensitive: false,
+        stem: None,
     };
     const ACCENT: FoldOptions = FoldOptions {
         case_sensitive: false,
         accent_sensitive: true,
+        stem: None,
     };
     const BOTH: FoldOptions = FoldOptions {
         case_sensitive: true,
         accent_sensitive: true,
+        stem: None,
     };
     const ALL_OPTIONS: [FoldOptions; 4] = [DEFAULT, CASE, ACCENT, BOTH];
 

@@ -1,21 +1,34 @@
-//! The compiled keyword matcher: rule specs in, for each article the rules that match with their hits and snippets out.
+//! The compiled matcher: rule specs in, for each article the rules that match with their hits and snippets out — or, for one rule, why it did not.
+//!
+//! Every term of every rule goes into one of a few [`Group`]s, one per set
+//! of [`FoldOptions`]. A group holds one Aho-Corasick automaton over the
+//! folded words of all its word and phrase terms, and one `RegexSet` of its
+//! regular expressions. An article's fields are folded once per group and
+//! scanned once; the boolean structure of a rule is evaluated only for rules
+//! that one of the found terms belongs to (and the few that can hold with no
+//! term found, such as `source:rfi`). So the cost of an article grows with
+//! its length and its hits, hardly with the number of rules.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
 use aho_corasick::{AhoCorasick, MatchKind};
+use regex::{Regex, RegexSet};
 use serde::{Deserialize, Serialize};
 
-use super::fold::{FoldOptions, Folded, fold_words};
+use super::fold::{FoldOptions, Folded, Stem, fold_words};
+use super::query::{self, Expr, ExprKind, QueryError, TermKind};
 
 /// One configured rule, already validated by the config module.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleSpec {
     /// The rule's name, as written in the config; names it in alerts and errors.
     pub name: String,
-    /// Words or phrases of which any must be present. Empty means no keyword
-    /// condition: the rule then matches every article in scope that no
+    /// A query in the language of DESIGN.md §4, which must hold.
+    pub query: Option<String>,
+    /// Words or phrases of which any must be present. With neither `query`
+    /// nor keywords, the rule matches every article in scope that no
     /// exclude term rules out.
     pub keywords: Vec<String>,
     /// Words or phrases none of which may be present.
@@ -24,6 +37,8 @@ pub struct RuleSpec {
     pub case_sensitive: bool,
     /// See [`FoldOptions::accent_sensitive`]. Default false.
     pub accent_sensitive: bool,
+    /// See [`FoldOptions::stem`]. Default none.
+    pub stem: Option<Stem>,
     /// Names of the sources the rule applies to. Empty, with `tags` empty
     /// too, means every source.
     pub sources: Vec<String>,
@@ -37,6 +52,7 @@ impl RuleSpec {
         FoldOptions {
             case_sensitive: self.case_sensitive,
             accent_sensitive: self.accent_sensitive,
+            stem: self.stem,
         }
     }
 
@@ -48,25 +64,75 @@ impl RuleSpec {
     }
 }
 
-/// The part of an article a term was found in.
+/// Where a term is looked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Field {
     Title,
     Summary,
     Body,
+    Author,
+    Url,
+    /// The source's name.
+    Source,
+    /// A tag of the source, or a category the feed gives the article.
+    Tag,
+    /// The article's language (`fr` also matches `fr-FR`).
+    Lang,
 }
 
 impl Field {
     /// In the order hits are reported.
-    pub const ALL: [Field; 3] = [Field::Title, Field::Summary, Field::Body];
+    pub const ALL: [Field; 8] = [
+        Field::Title,
+        Field::Summary,
+        Field::Body,
+        Field::Author,
+        Field::Url,
+        Field::Source,
+        Field::Tag,
+        Field::Lang,
+    ];
+    /// The fields that are texts to scan, as opposed to values to compare.
+    const TEXT: [Field; 5] = [
+        Field::Title,
+        Field::Summary,
+        Field::Body,
+        Field::Author,
+        Field::Url,
+    ];
+    /// Names as queries write them, in [`Field::ALL`] order.
+    pub const NAMES: [&'static str; 8] = [
+        "title", "summary", "body", "author", "url", "source", "tag", "lang",
+    ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Field::Title => "title",
-            Field::Summary => "summary",
-            Field::Body => "body",
-        }
+        Field::NAMES[self as usize]
+    }
+
+    pub fn from_name(name: &str) -> Option<Field> {
+        let i = Field::NAMES.iter().position(|n| *n == name)?;
+        Some(Field::ALL[i])
+    }
+
+    /// The field name closest to a misspelt one: `titre` → `title`.
+    pub fn nearest(name: &str) -> Option<&'static str> {
+        let name = name.to_lowercase();
+        Field::NAMES
+            .iter()
+            .map(|n| (strsim::jaro_winkler(&name, n), *n))
+            .filter(|(score, _)| *score >= 0.75)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, n)| n)
+    }
+
+    /// `source`, `tag` and `lang` are compared whole, not scanned.
+    pub fn is_meta(self) -> bool {
+        matches!(self, Field::Source | Field::Tag | Field::Lang)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
     }
 }
 
@@ -76,35 +142,40 @@ impl fmt::Display for Field {
     }
 }
 
-/// The texts of an article that rules search, each on its own: a phrase
-/// never spans the end of the title and the start of the summary.
+/// A term without a field looks in the title, the summary and the body.
+const DEFAULT_FIELDS: u8 = 0b111;
+
+/// Most occurrences of one word in one field kept for proximity searches.
+const MAX_POSITIONS: usize = 10_000;
+
+/// What rules look at in an article, each text on its own: a phrase never
+/// spans the end of the title and the start of the summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Document<'a> {
     pub title: &'a str,
     pub summary: &'a str,
     pub body: &'a str,
+    pub authors: &'a [String],
+    pub url: &'a str,
+    /// The article's language, or the source's when the article has none.
+    pub language: &'a str,
+    /// Categories the feed gives the article (the source's tags are given
+    /// beside the document).
+    pub categories: &'a [String],
 }
 
-impl<'a> Document<'a> {
-    pub fn field(&self, field: Field) -> &'a str {
-        match field {
-            Field::Title => self.title,
-            Field::Summary => self.summary,
-            Field::Body => self.body,
-        }
-    }
-}
-
-/// One keyword found in one field, with the text around it for the alert.
+/// One term found in one field, with the text around it for the alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Hit {
-    /// The keyword as written in the config, not as folded.
+    /// The term as written in the config (a keyword, or a query term
+    /// without its field and quotes).
     pub term: String,
     pub field: Field,
     /// About 120 chars of the field around the first occurrence, whitespace
     /// collapsed, `…` where the field was cut.
     pub snippet: String,
     /// Byte range of the matched words inside `snippet`, for bolding.
+    #[serde(skip)]
     pub highlight: Range<usize>,
 }
 
@@ -113,9 +184,34 @@ pub struct Hit {
 pub struct RuleMatch {
     /// Index of the rule in the specs given to [`Matcher::new`].
     pub rule: usize,
-    /// One hit per keyword and field, keywords in config order, then fields
-    /// in [`Field::ALL`] order. Empty for a rule without keywords.
+    /// One hit per term and field for the terms that made the rule hold,
+    /// terms in the order written, then fields in [`Field::ALL`] order.
     pub hits: Vec<Hit>,
+}
+
+/// Why one rule did or did not match one article: its query as a tree, each
+/// node saying whether it held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    pub rule: String,
+    /// Whether the rule looks at this source at all (`sources`, `tags`).
+    pub in_scope: bool,
+    /// Whether the rule matched (in scope, and its conditions hold).
+    pub matched: bool,
+    pub root: ExplainNode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExplainNode {
+    /// `"all"`, `"any"`, `"not"` or `"term"`.
+    pub kind: &'static str,
+    /// The part of the rule this node is, as written.
+    pub text: String,
+    pub holds: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hits: Vec<Hit>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<ExplainNode>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,12 +229,21 @@ pub enum RuleError {
         index: usize,
         term: String,
     },
+    #[error("the query of rule {rule:?}: {error}")]
+    Query { rule: String, error: QueryError },
+    #[error(
+        "the query of rule {rule:?} holds for an article with none of its terms, \
+         so it would alert on every article"
+    )]
+    MatchesEverything { rule: String },
     #[error("cannot compile the terms of {patterns} distinct keywords into one matcher")]
     Automaton {
         patterns: usize,
         #[source]
         source: aho_corasick::BuildError,
     },
+    #[error("cannot compile the regular expressions of the rules: {0}")]
+    Regex(String),
 }
 
 fn noun(list: &str) -> &'static str {
@@ -153,133 +258,431 @@ fn noun(list: &str) -> &'static str {
 #[derive(Debug)]
 pub struct Matcher {
     rules: Vec<RuleSpec>,
-    /// For each rule, the index in `groups` of its terms; `None` for a rule
-    /// with neither keywords nor exclude terms.
-    rule_group: Vec<Option<usize>>,
+    compiled: Vec<Compiled>,
     groups: Vec<Group>,
 }
 
-/// Every term of every rule folded with one [`FoldOptions`], in one automaton.
+/// One rule's conditions as a tree over its terms.
+#[derive(Debug)]
+struct Compiled {
+    root: Node,
+    terms: Vec<TermDef>,
+    /// The groups its terms are in, to scan only what rules in scope need.
+    groups: Vec<usize>,
+    /// Whether it can hold when no word, phrase or regex of it is found
+    /// (`source:rfi`, or no condition at all): then it is evaluated for
+    /// every article, not only for those where one of its terms is found.
+    unconditional: bool,
+}
+
+#[derive(Debug)]
+struct Node {
+    /// The part of the rule this node is, as written, for explanations.
+    text: Box<str>,
+    kind: NodeKind,
+}
+
+#[derive(Debug)]
+enum NodeKind {
+    All(Vec<Node>),
+    Any(Vec<Node>),
+    Not(Box<Node>),
+    Term(usize),
+    /// A rule with no condition.
+    True,
+}
+
+#[derive(Debug)]
+struct TermDef {
+    display: String,
+    /// Bits of [`Field::bit`].
+    fields: u8,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Words {
+        group: usize,
+        pattern: usize,
+    },
+    Near {
+        group: usize,
+        /// One single-word pattern per distinct word.
+        patterns: Vec<usize>,
+        distance: u32,
+    },
+    Regex {
+        group: usize,
+        index: usize,
+    },
+    /// `source:`, `tag:`, `lang:`: the folded words the value must have.
+    Meta {
+        words: Vec<String>,
+        prefix: bool,
+        opts: FoldOptions,
+    },
+}
+
+/// Every term folded with one [`FoldOptions`]: one automaton, one regex set.
 #[derive(Debug)]
 struct Group {
     opts: FoldOptions,
-    automaton: AhoCorasick,
+    automaton: Option<AhoCorasick>,
     /// Indexed by pattern id.
     patterns: Vec<Pattern>,
+    regexes: Vec<Regex>,
+    regex_set: Option<RegexSet>,
+    /// For each regex, the rules that use it.
+    regex_rules: Vec<Vec<usize>>,
+    /// The text fields some term of the group looks at.
+    fields: u8,
 }
 
 #[derive(Debug)]
 struct Pattern {
-    /// Number of words, to find the last matched token from the first.
+    /// Number of words, to find the last matched word from the first.
     words: usize,
-    /// The terms that fold to this pattern: a term shared by several rules
-    /// is searched once.
-    uses: Vec<TermRef>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct TermRef {
-    rule: usize,
-    /// Index in the rule's `keywords` or `exclude`.
-    term: usize,
-    exclude: bool,
+    /// Whether a proximity search needs every occurrence, not only the first.
+    positions: bool,
+    /// The rules using it, ascending: a term shared by several rules is
+    /// searched once.
+    rules: Vec<usize>,
 }
 
 #[derive(Default)]
 struct GroupBuilder {
+    opts: FoldOptions,
     ids: HashMap<String, usize>,
     texts: Vec<String>,
     patterns: Vec<Pattern>,
+    regex_ids: HashMap<String, usize>,
+    regexes: Vec<Regex>,
+    regex_sources: Vec<String>,
+    regex_rules: Vec<Vec<usize>>,
+    fields: u8,
 }
 
-/// A keyword occurrence, before snippets are cut for the rules that match.
-struct Found {
+impl GroupBuilder {
+    fn pattern(&mut self, text: String, words: usize, rule: usize, positions: bool) -> usize {
+        let id = match self.ids.get(&text) {
+            Some(&id) => id,
+            None => {
+                let id = self.patterns.len();
+                self.patterns.push(Pattern {
+                    words,
+                    positions: false,
+                    rules: Vec::new(),
+                });
+                self.ids.insert(text.clone(), id);
+                self.texts.push(text);
+                id
+            }
+        };
+        let p = &mut self.patterns[id];
+        p.positions |= positions;
+        if p.rules.last() != Some(&rule) {
+            p.rules.push(rule);
+        }
+        id
+    }
+}
+
+/// Compiles one rule's terms into the group builders.
+struct RuleCompiler<'a> {
     rule: usize,
-    term: usize,
-    field: Field,
-    span: Range<usize>,
+    spec: &'a RuleSpec,
+    builders: &'a mut Vec<GroupBuilder>,
+    terms: Vec<TermDef>,
+    groups: Vec<usize>,
+}
+
+impl RuleCompiler<'_> {
+    fn group(&mut self, opts: FoldOptions) -> usize {
+        let g = match self.builders.iter().position(|b| b.opts == opts) {
+            Some(g) => g,
+            None => {
+                self.builders.push(GroupBuilder {
+                    opts,
+                    ..GroupBuilder::default()
+                });
+                self.builders.len() - 1
+            }
+        };
+        if !self.groups.contains(&g) {
+            self.groups.push(g);
+        }
+        g
+    }
+
+    /// Adds a term; returns its index, or `None` when it has no word.
+    fn term(&mut self, field: Option<Field>, kind: &TermKind, display: String) -> Option<usize> {
+        let rule_opts = self.spec.fold_options();
+        // Prefixes and regexes read the words as written, not their stems.
+        let plain = FoldOptions {
+            stem: None,
+            ..rule_opts
+        };
+        let fields = field.map_or(DEFAULT_FIELDS, Field::bit);
+        let kind = match (field, kind) {
+            (Some(f), TermKind::Words { text, prefix }) if f.is_meta() => {
+                let opts = if *prefix { plain } else { rule_opts };
+                let words = fold_words(text, opts);
+                if words.is_empty() {
+                    return None;
+                }
+                Kind::Meta {
+                    words,
+                    prefix: *prefix,
+                    opts,
+                }
+            }
+            (_, TermKind::Words { text, prefix }) => {
+                let opts = if *prefix { plain } else { rule_opts };
+                let words = fold_words(text, opts);
+                if words.is_empty() {
+                    return None;
+                }
+                let end = if *prefix { "" } else { " " };
+                let text = format!(" {}{end}", words.join(" "));
+                let group = self.group(opts);
+                let b = &mut self.builders[group];
+                b.fields |= fields;
+                let pattern = b.pattern(text, words.len(), self.rule, false);
+                Kind::Words { group, pattern }
+            }
+            (_, TermKind::Near { text, distance }) => {
+                let mut words = fold_words(text, rule_opts);
+                words.sort();
+                words.dedup();
+                if words.is_empty() {
+                    return None;
+                }
+                let group = self.group(rule_opts);
+                let b = &mut self.builders[group];
+                b.fields |= fields;
+                let patterns = words
+                    .iter()
+                    .map(|w| b.pattern(format!(" {w} "), 1, self.rule, true))
+                    .collect();
+                Kind::Near {
+                    group,
+                    patterns,
+                    distance: *distance,
+                }
+            }
+            (_, TermKind::Regex { pattern }) => {
+                let folded = fold_pattern(pattern, plain);
+                let group = self.group(plain);
+                let b = &mut self.builders[group];
+                b.fields |= fields;
+                let index = match b.regex_ids.get(&folded) {
+                    Some(&i) => i,
+                    None => {
+                        let regex = query::compile_regex(&folded, plain.case_sensitive)
+                            .map_err(|_| ())
+                            .ok()?;
+                        let i = b.regexes.len();
+                        b.regexes.push(regex);
+                        b.regex_sources.push(folded.clone());
+                        b.regex_rules.push(Vec::new());
+                        b.regex_ids.insert(folded, i);
+                        i
+                    }
+                };
+                if b.regex_rules[index].last() != Some(&self.rule) {
+                    b.regex_rules[index].push(self.rule);
+                }
+                Kind::Regex { group, index }
+            }
+        };
+        self.terms.push(TermDef {
+            display,
+            fields,
+            kind,
+        });
+        Some(self.terms.len() - 1)
+    }
+
+    fn query(&mut self, expr: &Expr, text: &str) -> Result<Node, QueryError> {
+        let label: Box<str> = text.get(expr.span.clone()).unwrap_or_default().into();
+        let kind = match &expr.kind {
+            ExprKind::Or(items) => NodeKind::Any(
+                items
+                    .iter()
+                    .map(|e| self.query(e, text))
+                    .collect::<Result<_, _>>()?,
+            ),
+            ExprKind::And(items) => NodeKind::All(
+                items
+                    .iter()
+                    .map(|e| self.query(e, text))
+                    .collect::<Result<_, _>>()?,
+            ),
+            ExprKind::Not(inner) => NodeKind::Not(Box::new(self.query(inner, text)?)),
+            ExprKind::Term(t) => match self.term(t.field, &t.kind, t.display()) {
+                Some(i) => NodeKind::Term(i),
+                None => {
+                    return Err(QueryError {
+                        span: expr.span.clone(),
+                        message: format!("{label} cannot be compiled"),
+                        hint: None,
+                    });
+                }
+            },
+        };
+        Ok(Node { text: label, kind })
+    }
+
+    /// `keywords` (any) or `exclude` (any, under a NOT added by the caller).
+    fn list(&mut self, list: &'static str, terms: &[String]) -> Result<Node, RuleError> {
+        let mut items = Vec::with_capacity(terms.len());
+        for (index, term) in terms.iter().enumerate() {
+            let kind = TermKind::Words {
+                text: term.clone(),
+                prefix: false,
+            };
+            let Some(i) = self.term(None, &kind, term.clone()) else {
+                return Err(RuleError::EmptyTerm {
+                    rule: self.spec.name.clone(),
+                    list,
+                    index,
+                    term: term.clone(),
+                });
+            };
+            items.push(Node {
+                text: format!("{term:?}").into(),
+                kind: NodeKind::Term(i),
+            });
+        }
+        let quoted: Vec<String> = terms.iter().map(|t| format!("{t:?}")).collect();
+        Ok(Node {
+            text: format!("{list} = [{}]", quoted.join(", ")).into(),
+            kind: NodeKind::Any(items),
+        })
+    }
+}
+
+/// Folds the letters of a regex the way texts are folded (`é` → `e` unless
+/// accent-sensitive); its syntax is ASCII and left alone.
+fn fold_pattern(pattern: &str, opts: FoldOptions) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        if c.is_ascii() || !c.is_alphabetic() {
+            out.push(c);
+            continue;
+        }
+        match fold_words(c.encode_utf8(&mut [0; 4]), opts).pop() {
+            Some(folded) => out.push_str(&folded),
+            None => out.push(c),
+        }
+    }
+    out
 }
 
 impl Matcher {
-    /// Compiles the rules; fails on a term with no word in it, which could
-    /// never match (or, as an exclude, never exclude).
+    /// Compiles the rules; fails on a query that does not parse, a term with
+    /// no word in it, or a query that would match every article.
     pub fn new(rules: Vec<RuleSpec>) -> Result<Matcher, RuleError> {
-        let mut builders: Vec<(FoldOptions, GroupBuilder)> = Vec::new();
-        let mut rule_group = Vec::with_capacity(rules.len());
+        let mut builders: Vec<GroupBuilder> = Vec::new();
+        let mut compiled = Vec::with_capacity(rules.len());
         for (r, spec) in rules.iter().enumerate() {
-            if spec.keywords.is_empty() && spec.exclude.is_empty() {
-                rule_group.push(None);
-                continue;
-            }
-            let opts = spec.fold_options();
-            let g = match builders.iter().position(|(o, _)| *o == opts) {
-                Some(g) => g,
-                None => {
-                    builders.push((opts, GroupBuilder::default()));
-                    builders.len() - 1
-                }
+            let mut c = RuleCompiler {
+                rule: r,
+                spec,
+                builders: &mut builders,
+                terms: Vec::new(),
+                groups: Vec::new(),
             };
-            rule_group.push(Some(g));
-            let lists = [
-                ("keywords", &spec.keywords, false),
-                ("exclude", &spec.exclude, true),
-            ];
-            for (list, terms, exclude) in lists {
-                for (index, term) in terms.iter().enumerate() {
-                    let words = fold_words(term, opts);
-                    if words.is_empty() {
-                        return Err(RuleError::EmptyTerm {
-                            rule: spec.name.clone(),
-                            list,
-                            index,
-                            term: term.clone(),
-                        });
-                    }
-                    let text = format!(" {} ", words.join(" "));
-                    let builder = &mut builders[g].1;
-                    let id = match builder.ids.get(&text) {
-                        Some(&id) => id,
-                        None => {
-                            let id = builder.patterns.len();
-                            builder.patterns.push(Pattern {
-                                words: words.len(),
-                                uses: Vec::new(),
-                            });
-                            builder.ids.insert(text.clone(), id);
-                            builder.texts.push(text);
-                            id
-                        }
-                    };
-                    builder.patterns[id].uses.push(TermRef {
-                        rule: r,
-                        term: index,
-                        exclude,
+            let mut parts = Vec::new();
+            let query_error = |error| RuleError::Query {
+                rule: spec.name.clone(),
+                error,
+            };
+            if let Some(text) = &spec.query {
+                let expr = query::parse(text).map_err(query_error)?;
+                if expr.holds_without_terms() && spec.keywords.is_empty() {
+                    return Err(RuleError::MatchesEverything {
+                        rule: spec.name.clone(),
                     });
                 }
+                parts.push(c.query(&expr, text).map_err(query_error)?);
             }
+            if !spec.keywords.is_empty() {
+                parts.push(c.list("keywords", &spec.keywords)?);
+            }
+            if !spec.exclude.is_empty() {
+                let any = c.list("exclude", &spec.exclude)?;
+                parts.push(Node {
+                    text: format!("NOT {}", any.text).into(),
+                    kind: NodeKind::Not(Box::new(any)),
+                });
+            }
+            let root = match parts.len() {
+                0 => Node {
+                    text: "every article".into(),
+                    kind: NodeKind::True,
+                },
+                1 => parts.pop().expect("one part"),
+                _ => Node {
+                    text: "all of".into(),
+                    kind: NodeKind::All(parts),
+                },
+            };
+            let (terms, groups) = (c.terms, c.groups);
+            let unconditional = holds_unscanned(&root, &terms);
+            compiled.push(Compiled {
+                root,
+                terms,
+                groups,
+                unconditional,
+            });
         }
 
         let mut groups = Vec::with_capacity(builders.len());
-        for (opts, builder) in builders {
+        for b in builders {
             // Standard semantics, because overlapping search needs it: the
             // patterns " a " and " a b " both match in " a b ", and " a a "
             // matches twice in " a a a ".
-            let automaton = AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .build(&builder.texts)
-                .map_err(|source| RuleError::Automaton {
-                    patterns: builder.texts.len(),
-                    source,
-                })?;
+            let automaton = if b.texts.is_empty() {
+                None
+            } else {
+                Some(
+                    AhoCorasick::builder()
+                        .match_kind(MatchKind::Standard)
+                        .build(&b.texts)
+                        .map_err(|source| RuleError::Automaton {
+                            patterns: b.texts.len(),
+                            source,
+                        })?,
+                )
+            };
+            let regex_set = if b.regexes.is_empty() {
+                None
+            } else {
+                let sources = b.regexes.iter().map(Regex::as_str);
+                Some(
+                    regex::RegexSetBuilder::new(sources)
+                        .case_insensitive(!b.opts.case_sensitive)
+                        .size_limit(query::REGEX_SIZE_LIMIT * 64)
+                        .dfa_size_limit(query::REGEX_SIZE_LIMIT * 64)
+                        .build()
+                        .map_err(|e| RuleError::Regex(e.to_string()))?,
+                )
+            };
             groups.push(Group {
-                opts,
+                opts: b.opts,
                 automaton,
-                patterns: builder.patterns,
+                patterns: b.patterns,
+                regexes: b.regexes,
+                regex_set,
+                regex_rules: b.regex_rules,
+                fields: b.fields,
             });
         }
         Ok(Matcher {
             rules,
-            rule_group,
+            compiled,
             groups,
         })
     }
@@ -288,114 +691,539 @@ impl Matcher {
         &self.rules
     }
 
+    /// The rules that apply to one source, worked out once for all the
+    /// articles of a poll.
+    pub fn scope(&self, source: &str, source_tags: &[String]) -> Scope {
+        let in_scope: Vec<bool> = self
+            .rules
+            .iter()
+            .map(|rule| rule.applies_to(source, source_tags))
+            .collect();
+        let mut groups = vec![false; self.groups.len()];
+        let mut unconditional = Vec::new();
+        for (r, c) in self.compiled.iter().enumerate() {
+            if !in_scope[r] {
+                continue;
+            }
+            for &g in &c.groups {
+                groups[g] = true;
+            }
+            if c.unconditional {
+                unconditional.push(r);
+            }
+        }
+        Scope {
+            source: source.to_string(),
+            source_tags: source_tags.to_vec(),
+            in_scope,
+            groups,
+            unconditional,
+        }
+    }
+
     /// The rules that match `doc`, in config order, among those that apply
-    /// to `source` (by name or by one of its `source_tags`).
-    ///
-    /// A rule matches when none of its exclude terms is present and either
-    /// one of its keywords is present or it has no keywords at all.
+    /// to `source` (by name or by one of its `source_tags`). For many
+    /// articles of one source, [`Matcher::scope`] once and
+    /// [`Matcher::match_in`] each.
     pub fn match_document(
         &self,
         doc: &Document<'_>,
         source: &str,
         source_tags: &[String],
     ) -> Vec<RuleMatch> {
-        let in_scope: Vec<bool> = self
-            .rules
-            .iter()
-            .map(|rule| rule.applies_to(source, source_tags))
-            .collect();
-        if !in_scope.contains(&true) {
+        self.match_in(&self.scope(source, source_tags), doc)
+    }
+
+    /// The rules of `scope` that match `doc`, in config order.
+    pub fn match_in(&self, scope: &Scope, doc: &Document<'_>) -> Vec<RuleMatch> {
+        if !scope.in_scope.contains(&true) {
             return Vec::new();
         }
-
-        let mut excluded = vec![false; self.rules.len()];
-        let mut found: Vec<Found> = Vec::new();
-        // Only the first hit of a term in a field is kept: a body repeating
-        // one word a million times must not cost memory per occurrence.
-        let mut recorded = std::collections::HashSet::new();
-        for (g, group) in self.groups.iter().enumerate() {
-            let needed = self
-                .rule_group
-                .iter()
-                .zip(&in_scope)
-                .any(|(rg, &scoped)| scoped && *rg == Some(g));
-            if !needed {
-                continue;
+        let scan = Scan::new(self, &scope.groups, doc);
+        let mut candidates = scope.unconditional.clone();
+        for (g, gs) in scan.groups.iter().enumerate() {
+            let Some(gs) = gs else { continue };
+            let group = &self.groups[g];
+            for &p in gs.hits.keys() {
+                candidates.extend(group.patterns[p].rules.iter().copied());
             }
-            for field in Field::ALL {
-                let text = doc.field(field);
-                if text.is_empty() {
-                    continue;
-                }
-                let folded = Folded::new(text, group.opts);
-                for m in group.automaton.find_overlapping_iter(folded.joined()) {
-                    let Some(pattern) = group.patterns.get(m.pattern().as_usize()) else {
-                        continue;
-                    };
-                    // The pattern's leading space is the one before its first word.
-                    let Some(first) = folded.word_at(m.start() + 1) else {
-                        continue;
-                    };
-                    let last = first + pattern.words - 1;
-                    let span = folded.span(first).start..folded.span(last).end;
-                    for used in &pattern.uses {
-                        if !in_scope[used.rule] {
-                            continue;
-                        }
-                        if used.exclude {
-                            excluded[used.rule] = true;
-                        } else if recorded.insert((used.rule, used.term, field)) {
-                            found.push(Found {
-                                rule: used.rule,
-                                term: used.term,
-                                field,
-                                span: span.clone(),
-                            });
-                        }
-                    }
-                }
+            for &i in gs.regex.keys() {
+                candidates.extend(group.regex_rules[i].iter().copied());
             }
         }
-
-        found.sort_unstable_by_key(|f| (f.rule, f.term, f.field, f.span.start));
-        found.dedup_by_key(|f| (f.rule, f.term, f.field));
-
-        let mut by_rule = found.chunk_by(|a, b| a.rule == b.rule).peekable();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let ctx = Ctx { scope, doc, scan };
         let mut matches = Vec::new();
-        for (r, rule) in self.rules.iter().enumerate() {
-            let hits = match by_rule.next_if(|c| c.first().is_some_and(|f| f.rule == r)) {
-                Some(hits) => hits,
-                None => &[],
-            };
-            if !in_scope[r] || excluded[r] {
+        for r in candidates {
+            if !scope.in_scope[r] {
                 continue;
             }
-            if rule.keywords.is_empty() {
-                matches.push(RuleMatch {
-                    rule: r,
-                    hits: Vec::new(),
-                });
+            let c = &self.compiled[r];
+            if !self.holds(&c.root, c, &ctx) {
                 continue;
             }
-            if hits.is_empty() {
-                continue;
-            }
-            let hits = hits
-                .iter()
-                .map(|f| {
-                    let (snippet, highlight) = snippet(doc.field(f.field), f.span.clone());
-                    Hit {
-                        term: rule.keywords.get(f.term).cloned().unwrap_or_default(),
-                        field: f.field,
-                        snippet,
-                        highlight,
-                    }
-                })
+            let mut terms = Vec::new();
+            self.supporting_terms(&c.root, c, &ctx, &mut terms);
+            terms.sort_unstable();
+            terms.dedup();
+            let hits = terms
+                .into_iter()
+                .flat_map(|t| self.hits(&c.terms[t], &ctx))
                 .collect();
             matches.push(RuleMatch { rule: r, hits });
         }
         matches
     }
+
+    /// Why rule number `rule` does or does not match `doc`: every part of
+    /// it, whether it holds, and the hits of the terms found.
+    pub fn explain(
+        &self,
+        rule: usize,
+        doc: &Document<'_>,
+        source: &str,
+        source_tags: &[String],
+    ) -> Option<Explanation> {
+        let spec = self.rules.get(rule)?;
+        let c = &self.compiled[rule];
+        let mut scope = self.scope(source, source_tags);
+        let in_scope = scope.in_scope[rule];
+        scope.groups = vec![false; self.groups.len()];
+        for &g in &c.groups {
+            scope.groups[g] = true;
+        }
+        let scan = Scan::new(self, &scope.groups, doc);
+        let ctx = Ctx {
+            scope: &scope,
+            doc,
+            scan,
+        };
+        let root = self.explain_node(&c.root, c, &ctx);
+        Some(Explanation {
+            rule: spec.name.clone(),
+            in_scope,
+            matched: in_scope && root.holds,
+            root,
+        })
+    }
+
+    fn explain_node(&self, node: &Node, c: &Compiled, ctx: &Ctx<'_>) -> ExplainNode {
+        let explain = |n: &Node| self.explain_node(n, c, ctx);
+        let (kind, children, hits) = match &node.kind {
+            NodeKind::All(items) => ("all", items.iter().map(explain).collect(), Vec::new()),
+            NodeKind::Any(items) => ("any", items.iter().map(explain).collect(), Vec::new()),
+            NodeKind::Not(inner) => ("not", vec![explain(inner)], Vec::new()),
+            NodeKind::Term(t) => {
+                let term = &c.terms[*t];
+                let hits = if self.term_holds(term, ctx) {
+                    self.hits(term, ctx)
+                } else {
+                    Vec::new()
+                };
+                ("term", Vec::new(), hits)
+            }
+            NodeKind::True => ("all", Vec::new(), Vec::new()),
+        };
+        let holds = match &node.kind {
+            NodeKind::All(_) => children.iter().all(|n: &ExplainNode| n.holds),
+            NodeKind::Any(_) => children.iter().any(|n: &ExplainNode| n.holds),
+            NodeKind::Not(_) => !children[0].holds,
+            NodeKind::Term(t) => self.term_holds(&c.terms[*t], ctx),
+            NodeKind::True => true,
+        };
+        ExplainNode {
+            kind,
+            text: node.text.to_string(),
+            holds,
+            hits,
+            children,
+        }
+    }
+
+    fn holds(&self, node: &Node, c: &Compiled, ctx: &Ctx<'_>) -> bool {
+        match &node.kind {
+            NodeKind::All(items) => items.iter().all(|n| self.holds(n, c, ctx)),
+            NodeKind::Any(items) => items.iter().any(|n| self.holds(n, c, ctx)),
+            NodeKind::Not(inner) => !self.holds(inner, c, ctx),
+            NodeKind::Term(t) => self.term_holds(&c.terms[*t], ctx),
+            NodeKind::True => true,
+        }
+    }
+
+    /// The terms that make a holding `node` hold: every branch of an "all",
+    /// the holding branches of an "any", nothing under a NOT.
+    fn supporting_terms(&self, node: &Node, c: &Compiled, ctx: &Ctx<'_>, out: &mut Vec<usize>) {
+        match &node.kind {
+            NodeKind::All(items) => {
+                for n in items {
+                    self.supporting_terms(n, c, ctx, out);
+                }
+            }
+            NodeKind::Any(items) => {
+                for n in items {
+                    if self.holds(n, c, ctx) {
+                        self.supporting_terms(n, c, ctx, out);
+                    }
+                }
+            }
+            NodeKind::Term(t) => out.push(*t),
+            NodeKind::Not(_) | NodeKind::True => {}
+        }
+    }
+
+    fn term_holds(&self, term: &TermDef, ctx: &Ctx<'_>) -> bool {
+        match &term.kind {
+            Kind::Words { group, pattern } => ctx.scan.pattern(*group, *pattern).is_some_and(|h| {
+                Field::TEXT
+                    .iter()
+                    .any(|&f| term.wants(f) && h.first(f).is_some())
+            }),
+            Kind::Near {
+                group,
+                patterns,
+                distance,
+            } => Field::TEXT.iter().any(|&f| {
+                term.wants(f) && ctx.scan.window(*group, patterns, f, *distance).is_some()
+            }),
+            Kind::Regex { group, index } => ctx
+                .scan
+                .regex_fields(*group, *index)
+                .is_some_and(|mask| mask & term.fields != 0),
+            Kind::Meta { .. } => !self.meta_values(term, ctx).is_empty(),
+        }
+    }
+
+    /// The values of a `source:`, `tag:` or `lang:` term that it matches.
+    fn meta_values<'c>(&self, term: &TermDef, ctx: &'c Ctx<'_>) -> Vec<(Field, &'c str)> {
+        let Kind::Meta {
+            words,
+            prefix,
+            opts,
+        } = &term.kind
+        else {
+            return Vec::new();
+        };
+        let matches = |value: &str, whole: bool| {
+            let have = fold_words(value, *opts);
+            if *prefix {
+                let n = words.len();
+                have.len() >= n
+                    && have[..n - 1] == words[..n - 1]
+                    && have[n - 1].starts_with(&words[n - 1])
+                    && (!whole || have.len() == n)
+            } else if whole {
+                have == *words
+            } else {
+                have.starts_with(words)
+            }
+        };
+        let mut out = Vec::new();
+        if term.wants(Field::Source) && matches(&ctx.scope.source, true) {
+            out.push((Field::Source, ctx.scope.source.as_str()));
+        }
+        if term.wants(Field::Tag) {
+            for tag in ctx.scope.source_tags.iter().chain(ctx.doc.categories) {
+                if matches(tag, true) {
+                    out.push((Field::Tag, tag.as_str()));
+                }
+            }
+        }
+        // `lang:fr` holds for `fr-FR` too: the language, then its region.
+        if term.wants(Field::Lang) && matches(ctx.doc.language, *prefix) {
+            out.push((Field::Lang, ctx.doc.language));
+        }
+        out
+    }
+
+    /// The hits of a term that holds, one per field it was found in.
+    fn hits(&self, term: &TermDef, ctx: &Ctx<'_>) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        let mut push = |field: Field, span: Range<usize>| {
+            let text = ctx.scan.text(field);
+            let (snippet, highlight) = snippet(text, span);
+            hits.push(Hit {
+                term: term.display.clone(),
+                field,
+                snippet,
+                highlight,
+            });
+        };
+        match &term.kind {
+            Kind::Words { group, pattern } => {
+                if let Some(h) = ctx.scan.pattern(*group, *pattern) {
+                    for f in Field::TEXT {
+                        if term.wants(f)
+                            && let Some(span) = h.first(f)
+                        {
+                            push(f, span);
+                        }
+                    }
+                }
+            }
+            Kind::Near {
+                group,
+                patterns,
+                distance,
+            } => {
+                for f in Field::TEXT {
+                    if term.wants(f)
+                        && let Some(span) = ctx.scan.window(*group, patterns, f, *distance)
+                    {
+                        push(f, span);
+                    }
+                }
+            }
+            Kind::Regex { group, index } => {
+                let mask = ctx.scan.regex_fields(*group, *index).unwrap_or(0);
+                for f in Field::TEXT {
+                    if mask & term.fields & f.bit() != 0
+                        && let Some(span) =
+                            ctx.scan.regex_span(&self.groups[*group], *group, *index, f)
+                    {
+                        push(f, span);
+                    }
+                }
+            }
+            Kind::Meta { .. } => {
+                for (field, value) in self.meta_values(term, ctx) {
+                    hits.push(Hit {
+                        term: term.display.clone(),
+                        field,
+                        snippet: value.to_string(),
+                        highlight: 0..value.len(),
+                    });
+                }
+            }
+        }
+        hits
+    }
+}
+
+impl TermDef {
+    fn wants(&self, field: Field) -> bool {
+        self.fields & field.bit() != 0
+    }
+}
+
+/// Whether a rule can hold with none of its scanned terms found, counting
+/// its `source:`/`tag:`/`lang:` terms as found (the most it can get).
+fn holds_unscanned(node: &Node, terms: &[TermDef]) -> bool {
+    fn eval(node: &Node, terms: &[TermDef], meta: bool) -> bool {
+        match &node.kind {
+            NodeKind::All(items) => items.iter().all(|n| eval(n, terms, meta)),
+            NodeKind::Any(items) => items.iter().any(|n| eval(n, terms, meta)),
+            NodeKind::Not(inner) => !eval(inner, terms, !meta),
+            NodeKind::Term(t) => meta && matches!(terms[*t].kind, Kind::Meta { .. }),
+            NodeKind::True => true,
+        }
+    }
+    eval(node, terms, true)
+}
+
+/// The rules that apply to one source: see [`Matcher::scope`].
+#[derive(Debug, Clone)]
+pub struct Scope {
+    source: String,
+    source_tags: Vec<String>,
+    in_scope: Vec<bool>,
+    /// The groups some rule in scope has terms in.
+    groups: Vec<bool>,
+    /// The rules in scope evaluated for every article.
+    unconditional: Vec<usize>,
+}
+
+impl Scope {
+    /// Whether any rule applies to the source.
+    pub fn is_empty(&self) -> bool {
+        !self.in_scope.contains(&true)
+    }
+}
+
+struct Ctx<'a> {
+    scope: &'a Scope,
+    doc: &'a Document<'a>,
+    scan: Scan<'a>,
+}
+
+/// Where the patterns of a group were found in one field.
+#[derive(Debug, Default)]
+struct PatternHit {
+    /// The first occurrence in each text field, as a byte range of the
+    /// original text; indexed like [`Field::TEXT`].
+    first: [Option<Range<usize>>; 5],
+    /// Word index of every occurrence (up to [`MAX_POSITIONS`]), for
+    /// patterns that a proximity search uses.
+    positions: [Vec<u32>; 5],
+}
+
+impl PatternHit {
+    fn first(&self, field: Field) -> Option<Range<usize>> {
+        self.first.get(field as usize).cloned().flatten()
+    }
+}
+
+#[derive(Debug, Default)]
+struct GroupScan {
+    /// Indexed like [`Field::TEXT`]; `None` for a field not scanned.
+    folded: [Option<Folded>; 5],
+    hits: HashMap<usize, PatternHit>,
+    /// For each regex found, the text fields (bits) it was found in.
+    regex: HashMap<usize, u8>,
+}
+
+/// One article folded and scanned for the groups a scope needs.
+struct Scan<'a> {
+    texts: [std::borrow::Cow<'a, str>; 5],
+    groups: Vec<Option<GroupScan>>,
+}
+
+impl<'a> Scan<'a> {
+    fn new(matcher: &Matcher, needed: &[bool], doc: &Document<'a>) -> Scan<'a> {
+        let authors = if doc.authors.len() == 1 {
+            std::borrow::Cow::Borrowed(doc.authors[0].as_str())
+        } else {
+            std::borrow::Cow::Owned(doc.authors.join("\n"))
+        };
+        let texts = [
+            doc.title.into(),
+            doc.summary.into(),
+            doc.body.into(),
+            authors,
+            doc.url.into(),
+        ];
+        let groups = matcher
+            .groups
+            .iter()
+            .zip(needed)
+            .map(|(group, &needed)| needed.then(|| scan_group(group, &texts)))
+            .collect();
+        Scan { texts, groups }
+    }
+
+    fn text(&self, field: Field) -> &str {
+        self.texts.get(field as usize).map_or("", |t| t.as_ref())
+    }
+
+    fn pattern(&self, group: usize, pattern: usize) -> Option<&PatternHit> {
+        self.groups.get(group)?.as_ref()?.hits.get(&pattern)
+    }
+
+    fn regex_fields(&self, group: usize, index: usize) -> Option<u8> {
+        self.groups.get(group)?.as_ref()?.regex.get(&index).copied()
+    }
+
+    /// The original byte range of the first match of a regex in `field`,
+    /// widened to whole words.
+    fn regex_span(
+        &self,
+        group: &Group,
+        g: usize,
+        index: usize,
+        field: Field,
+    ) -> Option<Range<usize>> {
+        let folded = self
+            .groups
+            .get(g)?
+            .as_ref()?
+            .folded
+            .get(field as usize)?
+            .as_ref()?;
+        let m = group.regexes.get(index)?.find(folded.joined())?;
+        let first = folded.word_containing(m.start())?;
+        let last = folded.word_containing(m.end().saturating_sub(1).max(m.start()))?;
+        Some(folded.span(first).start..folded.span(last).end)
+    }
+
+    /// The narrowest stretch of `field` holding every word of a proximity
+    /// search with at most `distance` words between the first and the last.
+    fn window(
+        &self,
+        group: usize,
+        patterns: &[usize],
+        field: Field,
+        distance: u32,
+    ) -> Option<Range<usize>> {
+        let gs = self.groups.get(group)?.as_ref()?;
+        let lists: Vec<&[u32]> = patterns
+            .iter()
+            .map(|p| {
+                gs.hits
+                    .get(p)
+                    .map(|h| h.positions[field as usize].as_slice())
+            })
+            .collect::<Option<_>>()?;
+        let (lo, hi) = min_window(&lists)?;
+        if hi - lo > distance {
+            return None;
+        }
+        let folded = gs.folded.get(field as usize)?.as_ref()?;
+        Some(folded.span(lo as usize).start..folded.span(hi as usize).end)
+    }
+}
+
+/// The smallest `(min, max)` over choices of one position from each sorted
+/// list; `None` if a list is empty.
+fn min_window(lists: &[&[u32]]) -> Option<(u32, u32)> {
+    if lists.iter().any(|l| l.is_empty()) {
+        return None;
+    }
+    let mut heads = vec![0usize; lists.len()];
+    let mut best: Option<(u32, u32)> = None;
+    loop {
+        let values = lists.iter().zip(&heads).map(|(l, &h)| l[h]);
+        let lo = values.clone().min()?;
+        let hi = values.max()?;
+        if best.is_none_or(|(a, b)| hi - lo < b - a) {
+            best = Some((lo, hi));
+        }
+        // Advance the list at the minimum; when it runs out, no later
+        // window can be narrower.
+        let k = (0..lists.len()).find(|&k| lists[k][heads[k]] == lo)?;
+        heads[k] += 1;
+        if heads[k] == lists[k].len() {
+            return best;
+        }
+    }
+}
+
+fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupScan {
+    let mut scan = GroupScan::default();
+    for f in Field::TEXT {
+        let i = f as usize;
+        let text = texts[i].as_ref();
+        if group.fields & f.bit() == 0 || text.is_empty() {
+            continue;
+        }
+        let folded = Folded::new(text, group.opts);
+        if let Some(automaton) = &group.automaton {
+            for m in automaton.find_overlapping_iter(folded.joined()) {
+                let p = m.pattern().as_usize();
+                let Some(pattern) = group.patterns.get(p) else {
+                    continue;
+                };
+                // The pattern's leading space is the one before its first word.
+                let Some(first) = folded.word_at(m.start() + 1) else {
+                    continue;
+                };
+                let hit = scan.hits.entry(p).or_default();
+                if hit.first[i].is_none() {
+                    let last = first + pattern.words - 1;
+                    hit.first[i] = Some(folded.span(first).start..folded.span(last).end);
+                }
+                if pattern.positions && hit.positions[i].len() < MAX_POSITIONS {
+                    hit.positions[i].push(first as u32);
+                }
+            }
+        }
+        if let Some(set) = &group.regex_set {
+            for index in set.matches(folded.joined()).iter() {
+                *scan.regex.entry(index).or_default() |= f.bit();
+            }
+        }
+        scan.folded[i] = Some(folded);
+    }
+    scan
 }
 
 /// Length of a snippet, in chars, when the field is long enough.
@@ -628,6 +1456,7 @@ mod tests {
                 title: c.doc[0],
                 summary: c.doc[1],
                 body: c.doc[2],
+                ..Document::default()
             };
             let got = matcher.match_document(&doc, "src", &[]);
             match c.expect {
@@ -733,11 +1562,12 @@ mod tests {
         let matcher = Matcher::new(rules).unwrap();
         assert_eq!(matcher.groups.len(), 3);
         // "casques bleus" and "Casques-Bleus" fold to one pattern.
-        assert_eq!(matcher.groups[0].patterns[0].uses.len(), 2);
+        assert_eq!(matcher.groups[0].patterns[0].rules, [0, 1]);
         let doc = Document {
             title: "Les casques bleus quittent le MALI",
             summary: "",
             body: "Le Mali et les Casques bleus.",
+            ..Document::default()
         };
         let got = matcher.match_document(&doc, "src", &[]);
         let summary: Vec<(usize, Vec<(&str, Field)>)> = got

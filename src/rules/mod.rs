@@ -19,6 +19,10 @@
 
 mod fold;
 mod matcher;
+mod query;
 
-pub use fold::{FoldOptions, Token, fold_words, tokenize};
-pub use matcher::{Document, Field, Hit, Matcher, RuleError, RuleMatch, RuleSpec};
+pub use fold::{FoldOptions, Stem, Token, fold_words, tokenize};
+pub use matcher::{
+    Document, ExplainNode, Explanation, Field, Hit, Matcher, RuleError, RuleMatch, RuleSpec, Scope,
+};
+pub use query::{Expr, ExprKind, QueryError, Term, TermKind, parse as parse_query};
