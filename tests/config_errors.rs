@@ -410,12 +410,104 @@ url = "http://127.0.0.1:8787/alerts"
         hint: Some(r#"add keywords = ["Minusma", "Casques bleus"]"#),
     },
     Case {
-        mistake: "query = ..., not supported yet",
+        mistake: "a query with an unclosed quote",
         config: r#"[sources.un-news]
 url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
 
 [rules.minusma]
-query = 'minusma OR "casques bleus" OR (retrait AND onu)'
+query = 'minusma OR "casques bleus'
+notify = ["desk"]
+
+[notifiers.desk]
+type = "webhook"
+url = "http://127.0.0.1:8787/alerts"
+"#,
+        at: "5:21",
+        path: "rules.minusma.query",
+        message: "unclosed quote",
+        hint: Some("end the phrase with another \""),
+    },
+    Case {
+        mistake: "a misspelt field after escaped quotes",
+        config: r#"[sources.un-news]
+url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
+
+[rules.minusma]
+query = "\"casques bleus\" OR titre:minusma"
+notify = ["desk"]
+
+[notifiers.desk]
+type = "webhook"
+url = "http://127.0.0.1:8787/alerts"
+"#,
+        at: "5:31",
+        path: "rules.minusma.query",
+        message: "unknown field \"titre\" (did you mean \"title\"?)",
+        hint: Some("fields are title, summary, body, author, url, source, tag, lang"),
+    },
+    Case {
+        mistake: "NOT with nothing after it",
+        config: r#"[sources.un-news]
+url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
+
+[rules.minusma]
+query = 'minusma NOT'
+notify = ["desk"]
+
+[notifiers.desk]
+type = "webhook"
+url = "http://127.0.0.1:8787/alerts"
+"#,
+        at: "5:18",
+        path: "rules.minusma.query",
+        message: "NOT needs a term after it",
+        hint: Some("for example NOT football"),
+    },
+    Case {
+        mistake: "an invalid regular expression",
+        config: r#"[sources.un-news]
+url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
+
+[rules.minusma]
+query = 'mali OR /mali(en/'
+notify = ["desk"]
+
+[notifiers.desk]
+type = "webhook"
+url = "http://127.0.0.1:8787/alerts"
+"#,
+        at: "5:18",
+        path: "rules.minusma.query",
+        message: "invalid regular expression",
+        hint: None,
+    },
+    Case {
+        mistake: "an unclosed group in a multi-line query",
+        config: r#"[sources.un-news]
+url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
+
+[rules.minusma]
+query = '''
+minusma OR
+  (retrait AND onu'''
+notify = ["desk"]
+
+[notifiers.desk]
+type = "webhook"
+url = "http://127.0.0.1:8787/alerts"
+"#,
+        at: "7:3",
+        path: "rules.minusma.query",
+        message: "unclosed parenthesis",
+        hint: Some("close the group with )"),
+    },
+    Case {
+        mistake: "a query that only excludes",
+        config: r#"[sources.un-news]
+url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
+
+[rules.minusma]
+query = 'NOT football'
 notify = ["desk"]
 
 [notifiers.desk]
@@ -424,17 +516,17 @@ url = "http://127.0.0.1:8787/alerts"
 "#,
         at: "5:9",
         path: "rules.minusma.query",
-        message: "the query language is not supported yet",
-        hint: Some("use keywords = [...] and exclude = [...]"),
+        message: "so it would alert on every article",
+        hint: Some("add a term the articles must contain"),
     },
     Case {
-        mistake: "stem = \"fr\", not supported yet",
+        mistake: "an unknown stemming language",
         config: r#"[sources.un-news]
 url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
 
-[rules.retrait]
-keywords = ["retrait", "Minusma"]
-stem = "fr"
+[rules.minusma]
+query = "retrait"
+stem = "de"
 notify = ["desk"]
 
 [notifiers.desk]
@@ -442,9 +534,9 @@ type = "webhook"
 url = "http://127.0.0.1:8787/alerts"
 "#,
         at: "6:8",
-        path: "rules.retrait.stem",
-        message: "not supported yet",
-        hint: Some("remove this key"),
+        path: "rules.minusma.stem",
+        message: "unknown stemming language \"de\"",
+        hint: Some("stem = \"fr\" or stem = \"en\""),
     },
     Case {
         mistake: "listen = ..., not supported yet",

@@ -181,7 +181,7 @@ struct Builder {
     needs_nfc: bool,
     /// Reused buffer for the decomposition of one char.
     decomposed: Vec<char>,
-    stemmer: Option<Stemmer>,
+    stemmer: Option<(Stem, Stemmer)>,
 }
 
 impl Builder {
@@ -198,7 +198,7 @@ impl Builder {
             open: None,
             needs_nfc: false,
             decomposed: Vec::new(),
-            stemmer: opts.stem.map(Stem::stemmer),
+            stemmer: opts.stem.map(|s| (s, s.stemmer())),
         }
     }
 
@@ -305,14 +305,23 @@ impl Builder {
             self.out.joined.push_str(&composed);
             self.needs_nfc = false;
         }
-        if let Some(stemmer) = &self.stemmer {
+        if let Some((stem, stemmer)) = &self.stemmer {
             let start = self.out.starts.last().copied().unwrap_or(0);
             let word = self.out.joined.get(start..).unwrap_or_default();
-            if let std::borrow::Cow::Owned(stem) = stemmer.stem(word)
-                && !stem.is_empty()
-            {
+            let word = match stem {
+                // Snowball's French stemmer reads `retrait` as a verb in
+                // -ait (`retr`) but `retraits` as a plural (`retrait`), and
+                // keeps the s of `bleus`: drop the plural mark first, so
+                // that singular and plural always agree.
+                Stem::French if word.chars().count() > 3 => {
+                    word.strip_suffix(['s', 'x']).unwrap_or(word)
+                }
+                _ => word,
+            };
+            let stemmed = stemmer.stem(word).into_owned();
+            if !stemmed.is_empty() {
                 self.out.joined.truncate(start);
-                self.out.joined.push_str(&stem);
+                self.out.joined.push_str(&stemmed);
             }
         }
         self.out.joined.push(' ');

@@ -911,7 +911,6 @@ impl Matcher {
                 have.len() >= n
                     && have[..n - 1] == words[..n - 1]
                     && have[n - 1].starts_with(&words[n - 1])
-                    && (!whole || have.len() == n)
             } else if whole {
                 have == *words
             } else {
