@@ -43,6 +43,26 @@ pub enum Command {
     },
     /// Validate the config; print every error with file:line:col.
     Check,
+    /// Show which articles a rule matches and why: the matched terms with
+    /// their snippets, and for the others the part of the rule that failed.
+    /// Sends and records nothing.
+    #[command(group(clap::ArgGroup::new("input").required(true).args(["url", "file", "source"])))]
+    TestRule {
+        /// The rule, by its name in the config.
+        rule: String,
+        /// Fetch this feed or page.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Read this feed, HTML page or text file (first line: the title).
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// Fetch this configured source, with its settings and scope.
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -15,6 +15,7 @@
 //! - [`rules`]: text folding and the compiled matcher of every rule
 //! - [`store`]: the `Store` trait and its SQLite implementation
 //! - [`notify`]: notifiers (email, webhook), templates, the outbox dispatcher
+//! - [`inspect`]: `test-rule`, one rule tried on the articles of a URL, a file or a source
 //! - [`poll`]: one poll of one source, from fetch to the recording transaction
 //! - [`output`]: tables and JSON for people and scripts
 //! - [`app`]: the commands (`once`, `run`, `check`) built on the stages above
@@ -23,6 +24,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod fetch;
+pub mod inspect;
 pub mod model;
 pub mod normalize;
 pub mod notify;

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use vigie::app::{self, AppError};
@@ -13,7 +13,15 @@ fn main() -> ExitCode {
     // Before anything touches TLS: with two crypto providers linked in,
     // rustls would otherwise panic on first use.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version are not errors; bad arguments are user
+            // errors, exit 1 (DESIGN.md §2), not clap's usual 2.
+            return ExitCode::from(u8::from(e.use_stderr()));
+        }
+    };
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -71,6 +79,38 @@ async fn execute(cli: Cli) -> Result<ExitCode, AppError> {
             } else {
                 ExitCode::from(2)
             })
+        }
+        Command::TestRule {
+            rule,
+            url,
+            file,
+            source,
+            format,
+        } => {
+            use vigie::inspect::Input;
+            let config = vigie::config::load(&cli.config)?;
+            let input = match (url, file, source) {
+                (Some(url), _, _) => Input::Url(url),
+                (_, Some(path), _) => Input::File(path),
+                (_, _, Some(name)) => Input::Source(name),
+                // clap requires one of the three.
+                (None, None, None) => unreachable!("clap enforces the input group"),
+            };
+            let report = match vigie::inspect::test_rule(&config, &rule, input).await {
+                Ok(report) => report,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(e.exit_code()));
+                }
+            };
+            match format {
+                Format::Json => println!("{:#}", vigie::output::rule_test_json(&report)),
+                Format::Table => {
+                    let bold = std::io::IsTerminal::is_terminal(&std::io::stdout());
+                    print!("{}", vigie::output::rule_test_table(&report, bold));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Run => {
             let config = vigie::config::load(&cli.config)?;

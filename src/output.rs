@@ -101,3 +101,125 @@ pub fn once_table(report: &OnceReport, dry_run: bool) -> String {
     }
     out
 }
+
+/// `test-rule --format json`: the whole report, articles with their body.
+pub fn rule_test_json(report: &crate::inspect::RuleTest) -> serde_json::Value {
+    json!({
+        "rule": report.rule,
+        "input": report.input,
+        "source": report.source,
+        "note": report.note,
+        "read_as": report.read_as,
+        "articles": report.articles.len(),
+        "matched": report.matched(),
+        "results": report.articles,
+    })
+}
+
+/// `test-rule` for people: each article, matched or not; the hits of a
+/// match; for a miss, the rule as a tree with the part that failed.
+/// `bold` marks hits with terminal bold instead of brackets.
+pub fn rule_test_table(report: &crate::inspect::RuleTest, bold: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "rule {} on {} ({}, {} article{}): {} matched",
+        report.rule,
+        report.input,
+        report.read_as,
+        report.articles.len(),
+        if report.articles.len() == 1 { "" } else { "s" },
+        report.matched()
+    );
+    if let Some(note) = &report.note {
+        let _ = writeln!(out, "note: {note}");
+    }
+    if report
+        .articles
+        .first()
+        .is_some_and(|a| !a.explanation.in_scope && report.note.is_none())
+    {
+        let _ = writeln!(
+            out,
+            "note: the rule does not apply to source {} (its sources or tags leave it out)",
+            report.source
+        );
+    }
+    for tested in &report.articles {
+        let a = &tested.article;
+        let mark = if tested.matched { "MATCH" } else { "no" };
+        let title = if a.title.is_empty() {
+            "(no title)"
+        } else {
+            &a.title
+        };
+        let _ = writeln!(out, "\n{mark:5}  {}", crate::normalize::one_line(title));
+        let mut line = a.url.clone().unwrap_or_default();
+        if let Some(p) = a.published {
+            line = format!("{line}  {}", p.format("%Y-%m-%d %H:%M UTC"));
+        }
+        if !line.trim().is_empty() {
+            let _ = writeln!(out, "       {}", line.trim());
+        }
+        if tested.matched {
+            for hit in &tested.explanation.hits {
+                let _ = writeln!(
+                    out,
+                    "       {} in {}: {}",
+                    hit.term,
+                    hit.field,
+                    marked(&hit.snippet, &hit.highlight, bold)
+                );
+            }
+        } else {
+            explain_tree(&mut out, &tested.explanation.root, 7, bold);
+        }
+    }
+    out
+}
+
+fn marked(snippet: &str, highlight: &std::ops::Range<usize>, bold: bool) -> String {
+    let (Some(before), Some(hit), Some(after)) = (
+        snippet.get(..highlight.start),
+        snippet.get(highlight.clone()),
+        snippet.get(highlight.end..),
+    ) else {
+        return snippet.to_string();
+    };
+    if bold {
+        format!("{before}\x1b[1m{hit}\x1b[0m{after}")
+    } else {
+        format!("{before}[{hit}]{after}")
+    }
+}
+
+fn explain_tree(out: &mut String, node: &crate::rules::ExplainNode, indent: usize, bold: bool) {
+    let mark = if node.holds { "✓" } else { "✗" };
+    let what = match node.kind {
+        "any" if node.children.len() > 1 => "  (any of)",
+        "all" if node.children.len() > 1 => "  (all of)",
+        "not" => "  (must be absent)",
+        _ => "",
+    };
+    let text = crate::normalize::one_line(&node.text);
+    let _ = write!(out, "{:indent$}{mark} {text}{what}", "");
+    match node.hits.first() {
+        Some(hit) => {
+            let _ = writeln!(
+                out,
+                "  — {}: {}",
+                hit.field,
+                marked(&hit.snippet, &hit.highlight, bold)
+            );
+        }
+        None if node.kind == "term" => {
+            let _ = writeln!(out, "  — not found");
+        }
+        None => {
+            let _ = writeln!(out);
+        }
+    }
+    for child in &node.children {
+        explain_tree(out, child, indent + 2, bold);
+    }
+}

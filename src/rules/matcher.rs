@@ -175,7 +175,6 @@ pub struct Hit {
     /// collapsed, `…` where the field was cut.
     pub snippet: String,
     /// Byte range of the matched words inside `snippet`, for bolding.
-    #[serde(skip)]
     pub highlight: Range<usize>,
 }
 
@@ -198,6 +197,8 @@ pub struct Explanation {
     pub in_scope: bool,
     /// Whether the rule matched (in scope, and its conditions hold).
     pub matched: bool,
+    /// When the conditions hold: the hits an alert would carry.
+    pub hits: Vec<Hit>,
     pub root: ExplainNode,
 }
 
@@ -800,10 +801,21 @@ impl Matcher {
             scan,
         };
         let root = self.explain_node(&c.root, c, &ctx);
+        let mut hits = Vec::new();
+        if root.holds {
+            let mut terms = Vec::new();
+            self.supporting_terms(&c.root, c, &ctx, &mut terms);
+            terms.sort_unstable();
+            terms.dedup();
+            for t in terms {
+                hits.extend(self.hits(&c.terms[t], &ctx));
+            }
+        }
         Some(Explanation {
             rule: spec.name.clone(),
             in_scope,
             matched: in_scope && root.holds,
+            hits,
             root,
         })
     }
