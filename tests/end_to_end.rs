@@ -403,6 +403,67 @@ async fn words_match_whole_retrait_is_not_retraite() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_query_rule_alerts_with_the_terms_that_made_it_hold() {
+    let w = World::new().await;
+    let url = w.serve("/fr/rss.xml", "un-fr.rss");
+    w.config(
+        r#"first_run = "alert""#,
+        &format!(
+            r#"[sources.un-news]
+url = "{url}"
+tags = ["mali"]
+
+[rules.retrait-onu]
+query = 'title:"retrait de la minusma" OR ("retrait onu"~10 tag:mali) -football -(niger OR burkina)'
+notify = ["hook"]
+
+[rules.pensions]
+query = "retraite* AND NOT minusma"
+notify = ["hook"]
+"#
+        ),
+    );
+    assert_ok(&w.once().await);
+    let posts = w.hook.delivered();
+    let by_rule = |rule: &str| -> Vec<&Received> {
+        posts.iter().filter(|p| p.body["rule"] == rule).collect()
+    };
+    let minusma = by_rule("retrait-onu");
+    assert_eq!(
+        titles(&minusma.iter().map(|p| (*p).clone()).collect::<Vec<_>>()),
+        [MINUSMA_TITLE]
+    );
+    let matches: Vec<(String, String)> = minusma[0].body["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["term"].as_str().unwrap().to_string(),
+                m["field"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // Both branches hold; the excluded terms are not reported.
+    assert_eq!(
+        matches,
+        [
+            ("retrait de la minusma".to_string(), "title".to_string()),
+            ("retrait onu".to_string(), "title".to_string()),
+            ("mali".to_string(), "tag".to_string()),
+        ]
+    );
+    let pensions = by_rule("pensions");
+    assert_eq!(pensions.len(), 1, "{:?}", titles(&posts));
+    assert!(
+        pensions[0].body["article"]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Réforme des retraites")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn latin1_and_lying_windows_1252_feeds_keep_their_accents() {
     let w = World::new().await;
     // Served with a header that agrees with nothing: the bytes decide.

@@ -116,8 +116,29 @@ pub(crate) struct Folded {
 impl Folded {
     pub(crate) fn new(text: &str, opts: FoldOptions) -> Folded {
         let mut builder = Builder::new(text.len(), opts);
-        for (at, c) in text.char_indices() {
-            builder.feed(c, at);
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        while let Some(&b) = bytes.get(at) {
+            if b.is_ascii_alphanumeric() {
+                // Most of any text is ASCII letters, which NFKD leaves
+                // alone: copy each run at once.
+                let end = bytes[at..]
+                    .iter()
+                    .position(|b| !b.is_ascii_alphanumeric())
+                    .map_or(bytes.len(), |n| at + n);
+                builder.push_ascii(&text[at..end], at);
+                at = end;
+            } else if b.is_ascii() {
+                builder.close();
+                at += 1;
+            } else {
+                let c = text[at..]
+                    .chars()
+                    .next()
+                    .unwrap_or(char::REPLACEMENT_CHARACTER);
+                builder.feed(c, at);
+                at += c.len_utf8();
+            }
         }
         builder.finish()
     }
@@ -263,6 +284,25 @@ impl Builder {
             }
             _ if c.is_alphanumeric() => self.push(c, at, end),
             _ => self.close(),
+        }
+    }
+
+    /// A run of ASCII letters and digits starting at byte `at`.
+    fn push_ascii(&mut self, run: &str, at: usize) {
+        let end = at + run.len();
+        match &mut self.open {
+            Some(span) => span.end = end,
+            None => {
+                self.out.starts.push(self.out.joined.len());
+                self.open = Some(at..end);
+            }
+        }
+        let from = self.out.joined.len();
+        self.out.joined.push_str(run);
+        if !self.opts.case_sensitive
+            && let Some(added) = self.out.joined.get_mut(from..)
+        {
+            added.make_ascii_lowercase();
         }
     }
 

@@ -299,6 +299,27 @@ struct TermDef {
     /// Bits of [`Field::bit`].
     fields: u8,
     kind: Kind,
+    /// What a scan must find for this term to hold, and how common that
+    /// probably is; `None` for terms compared, not scanned (`source:`).
+    trigger: Option<(Trigger, u32)>,
+}
+
+/// A pattern or regex whose hit makes a rule worth evaluating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Pattern { group: usize, pattern: usize },
+    Regex { group: usize, index: usize },
+}
+
+/// A guess at how often a word is found: short words are common ones
+/// (`le`, `the`, `onu`), long ones rare. Lower is rarer.
+fn word_cost(word: &str) -> u32 {
+    match word.chars().count() {
+        0..=3 => 16,
+        4..=5 => 8,
+        6..=7 => 4,
+        _ => 2,
+    }
 }
 
 #[derive(Debug)]
@@ -334,7 +355,7 @@ struct Group {
     patterns: Vec<Pattern>,
     regexes: Vec<Regex>,
     regex_set: Option<RegexSet>,
-    /// For each regex, the rules that use it.
+    /// For each regex, the rules it triggers.
     regex_rules: Vec<Vec<usize>>,
     /// The text fields some term of the group looks at.
     fields: u8,
@@ -346,8 +367,10 @@ struct Pattern {
     words: usize,
     /// Whether a proximity search needs every occurrence, not only the first.
     positions: bool,
-    /// The rules using it, ascending: a term shared by several rules is
-    /// searched once.
+    /// The rules this pattern triggers, ascending: a term shared by
+    /// several rules is searched once. A rule is triggered by its rarest
+    /// necessary terms only, so that `le` in `bamako AND le` does not make
+    /// every article evaluate it.
     rules: Vec<usize>,
 }
 
@@ -365,7 +388,7 @@ struct GroupBuilder {
 }
 
 impl GroupBuilder {
-    fn pattern(&mut self, text: String, words: usize, rule: usize, positions: bool) -> usize {
+    fn pattern(&mut self, text: String, words: usize, positions: bool) -> usize {
         let id = match self.ids.get(&text) {
             Some(&id) => id,
             None => {
@@ -380,18 +403,13 @@ impl GroupBuilder {
                 id
             }
         };
-        let p = &mut self.patterns[id];
-        p.positions |= positions;
-        if p.rules.last() != Some(&rule) {
-            p.rules.push(rule);
-        }
+        self.patterns[id].positions |= positions;
         id
     }
 }
 
 /// Compiles one rule's terms into the group builders.
 struct RuleCompiler<'a> {
-    rule: usize,
     spec: &'a RuleSpec,
     builders: &'a mut Vec<GroupBuilder>,
     terms: Vec<TermDef>,
@@ -425,6 +443,7 @@ impl RuleCompiler<'_> {
             ..rule_opts
         };
         let fields = field.map_or(DEFAULT_FIELDS, Field::bit);
+        let mut trigger = None;
         let kind = match (field, kind) {
             (Some(f), TermKind::Words { text, prefix }) if f.is_meta() => {
                 let opts = if *prefix { plain } else { rule_opts };
@@ -449,7 +468,13 @@ impl RuleCompiler<'_> {
                 let group = self.group(opts);
                 let b = &mut self.builders[group];
                 b.fields |= fields;
-                let pattern = b.pattern(text, words.len(), self.rule, false);
+                let pattern = b.pattern(text, words.len(), false);
+                let cost = match (words.len(), prefix) {
+                    (1, false) => word_cost(&words[0]),
+                    (1, true) => 2 * word_cost(&words[0]),
+                    _ => 1,
+                };
+                trigger = Some((Trigger::Pattern { group, pattern }, cost));
                 Kind::Words { group, pattern }
             }
             (_, TermKind::Near { text, distance }) => {
@@ -462,10 +487,16 @@ impl RuleCompiler<'_> {
                 let group = self.group(rule_opts);
                 let b = &mut self.builders[group];
                 b.fields |= fields;
-                let patterns = words
+                let patterns: Vec<usize> = words
                     .iter()
-                    .map(|w| b.pattern(format!(" {w} "), 1, self.rule, true))
+                    .map(|w| b.pattern(format!(" {w} "), 1, true))
                     .collect();
+                // All the words must be there: the rarest one will do.
+                trigger = words
+                    .iter()
+                    .zip(&patterns)
+                    .map(|(w, &pattern)| (Trigger::Pattern { group, pattern }, word_cost(w)))
+                    .min_by_key(|(_, cost)| *cost);
                 Kind::Near {
                     group,
                     patterns,
@@ -491,9 +522,7 @@ impl RuleCompiler<'_> {
                         i
                     }
                 };
-                if b.regex_rules[index].last() != Some(&self.rule) {
-                    b.regex_rules[index].push(self.rule);
-                }
+                trigger = Some((Trigger::Regex { group, index }, 16));
                 Kind::Regex { group, index }
             }
         };
@@ -501,6 +530,7 @@ impl RuleCompiler<'_> {
             display,
             fields,
             kind,
+            trigger,
         });
         Some(self.terms.len() - 1)
     }
@@ -589,7 +619,6 @@ impl Matcher {
         let mut compiled = Vec::with_capacity(rules.len());
         for (r, spec) in rules.iter().enumerate() {
             let mut c = RuleCompiler {
-                rule: r,
                 spec,
                 builders: &mut builders,
                 terms: Vec::new(),
@@ -631,7 +660,19 @@ impl Matcher {
                 },
             };
             let (terms, groups) = (c.terms, c.groups);
-            let unconditional = holds_unscanned(&root, &terms);
+            let triggers = triggers(&root, &terms);
+            let unconditional = triggers.is_none();
+            for t in triggers.map(|(t, _)| t).unwrap_or_default() {
+                let list = match t {
+                    Trigger::Pattern { group, pattern } => {
+                        &mut builders[group].patterns[pattern].rules
+                    }
+                    Trigger::Regex { group, index } => &mut builders[group].regex_rules[index],
+                };
+                if list.last() != Some(&r) {
+                    list.push(r);
+                }
+            }
             compiled.push(Compiled {
                 root,
                 terms,
@@ -651,6 +692,9 @@ impl Matcher {
                 Some(
                     AhoCorasick::builder()
                         .match_kind(MatchKind::Standard)
+                        // Every pattern starts with a space: a prefilter
+                        // would stop at every word for nothing.
+                        .prefilter(false)
                         .build(&b.texts)
                         .map_err(|source| RuleError::Automaton {
                             patterns: b.texts.len(),
@@ -935,13 +979,13 @@ impl Matcher {
         }
         if term.wants(Field::Tag) {
             for tag in ctx.scope.source_tags.iter().chain(ctx.doc.categories) {
-                if matches(tag, true) {
+                if matches(tag, true) && !out.contains(&(Field::Tag, tag.as_str())) {
                     out.push((Field::Tag, tag.as_str()));
                 }
             }
         }
         // `lang:fr` holds for `fr-FR` too: the language, then its region.
-        if term.wants(Field::Lang) && matches(ctx.doc.language, *prefix) {
+        if term.wants(Field::Lang) && matches(ctx.doc.language, false) {
             out.push((Field::Lang, ctx.doc.language));
         }
         out
@@ -1017,19 +1061,31 @@ impl TermDef {
     }
 }
 
-/// Whether a rule can hold with none of its scanned terms found, counting
-/// its `source:`/`tag:`/`lang:` terms as found (the most it can get).
-fn holds_unscanned(node: &Node, terms: &[TermDef]) -> bool {
-    fn eval(node: &Node, terms: &[TermDef], meta: bool) -> bool {
-        match &node.kind {
-            NodeKind::All(items) => items.iter().all(|n| eval(n, terms, meta)),
-            NodeKind::Any(items) => items.iter().any(|n| eval(n, terms, meta)),
-            NodeKind::Not(inner) => !eval(inner, terms, !meta),
-            NodeKind::Term(t) => meta && matches!(terms[*t].kind, Kind::Meta { .. }),
-            NodeKind::True => true,
+/// Terms of which one at least is found whenever the rule holds, chosen to
+/// be the rarest such set, with its cost; `None` when the rule can hold with
+/// no scanned term found (`source:rfi`, `NOT x`, no condition at all): such
+/// a rule is evaluated for every article.
+fn triggers(node: &Node, terms: &[TermDef]) -> Option<(Vec<Trigger>, u32)> {
+    match &node.kind {
+        NodeKind::Term(t) => terms[*t].trigger.map(|(t, cost)| (vec![t], cost)),
+        // Every branch must hold: any one branch's triggers will do.
+        NodeKind::All(items) => items
+            .iter()
+            .filter_map(|n| triggers(n, terms))
+            .min_by_key(|(_, cost)| *cost),
+        // One branch holds: its triggers are among the union.
+        NodeKind::Any(items) => {
+            let mut all = Vec::new();
+            let mut total = 0u32;
+            for n in items {
+                let (t, cost) = triggers(n, terms)?;
+                all.extend(t);
+                total = total.saturating_add(cost);
+            }
+            Some((all, total))
         }
+        NodeKind::Not(_) | NodeKind::True => None,
     }
-    eval(node, terms, true)
 }
 
 /// The rules that apply to one source: see [`Matcher::scope`].
@@ -1078,10 +1134,33 @@ impl PatternHit {
 struct GroupScan {
     /// Indexed like [`Field::TEXT`]; `None` for a field not scanned.
     folded: [Option<Folded>; 5],
-    hits: HashMap<usize, PatternHit>,
+    hits: IdMap<PatternHit>,
     /// For each regex found, the text fields (bits) it was found in.
-    regex: HashMap<usize, u8>,
+    regex: IdMap<u8>,
 }
+
+/// Pattern and regex ids are small integers: a multiplicative hash spreads
+/// them well enough, where SipHash showed in profiles.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<usize, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// One article folded and scanned for the groups a scope needs.
 struct Scan<'a> {
@@ -1140,9 +1219,10 @@ impl<'a> Scan<'a> {
             .folded
             .get(field as usize)?
             .as_ref()?;
+        // The match includes the spaces around its words.
         let m = group.regexes.get(index)?.find(folded.joined())?;
-        let first = folded.word_containing(m.start())?;
-        let last = folded.word_containing(m.end().saturating_sub(1).max(m.start()))?;
+        let first = folded.word_containing(m.start() + 1)?;
+        let last = folded.word_containing(m.end().saturating_sub(2))?;
         Some(folded.span(first).start..folded.span(last).end)
     }
 
@@ -1213,11 +1293,16 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupSca
                 let Some(pattern) = group.patterns.get(p) else {
                     continue;
                 };
+                let hit = scan.hits.entry(p).or_default();
+                let wanted = hit.first[i].is_none()
+                    || (pattern.positions && hit.positions[i].len() < MAX_POSITIONS);
+                if !wanted {
+                    continue;
+                }
                 // The pattern's leading space is the one before its first word.
                 let Some(first) = folded.word_at(m.start() + 1) else {
                     continue;
                 };
-                let hit = scan.hits.entry(p).or_default();
                 if hit.first[i].is_none() {
                     let last = first + pattern.words - 1;
                     hit.first[i] = Some(folded.span(first).start..folded.span(last).end);

@@ -1,0 +1,483 @@
+//! The rule matcher at 10, 1,000 and 10,000 rules over 10,000 articles of
+//! about 3 KB of French and English news text: articles per second and MB/s
+//! on one core, the matcher's heap at each size, and beside it the naive
+//! way (one regex per rule, run over every article) to show the ratio.
+//! A figure printer, not a timed test:
+//!
+//!     cargo bench --bench rules
+//!
+//! `RULES_BENCH_ARTICLES=2000` runs on fewer articles, `RULES_BENCH_SIZES=10000`
+//! on one rule count, `RULES_BENCH_NAIVE=0` without the baseline (to profile).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use vigie::rules::{Document, Matcher, RuleSpec};
+
+/// Counts the bytes on the heap, to weigh the compiled matcher.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// xorshift64*: a fixed sequence, so every run measures the same input.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+const FR: &[&str] = &[
+    "le",
+    "la",
+    "les",
+    "des",
+    "du",
+    "de",
+    "un",
+    "une",
+    "et",
+    "à",
+    "au",
+    "aux",
+    "pour",
+    "dans",
+    "sur",
+    "par",
+    "avec",
+    "selon",
+    "après",
+    "avant",
+    "depuis",
+    "contre",
+    "entre",
+    "sans",
+    "gouvernement",
+    "ministre",
+    "président",
+    "junte",
+    "transition",
+    "armée",
+    "soldats",
+    "casques",
+    "bleus",
+    "mission",
+    "retrait",
+    "calendrier",
+    "sécurité",
+    "conseil",
+    "résolution",
+    "nations",
+    "unies",
+    "l’ONU",
+    "d’État",
+    "Minusma",
+    "Bamako",
+    "Mali",
+    "Gao",
+    "Tombouctou",
+    "Kidal",
+    "Mopti",
+    "Ségou",
+    "Niger",
+    "Burkina",
+    "Sahel",
+    "région",
+    "population",
+    "réfugiés",
+    "humanitaire",
+    "aide",
+    "pluies",
+    "récoltes",
+    "agriculteurs",
+    "élections",
+    "référendum",
+    "constitution",
+    "dialogue",
+    "accord",
+    "paix",
+    "Alger",
+    "groupes",
+    "armés",
+    "attaque",
+    "convoi",
+    "base",
+    "camp",
+    "autorités",
+    "maliennes",
+    "annonce",
+    "confirme",
+    "dément",
+    "déclare",
+    "rencontre",
+    "visite",
+    "haut",
+    "responsable",
+    "porte-parole",
+    "communiqué",
+    "samedi",
+    "dimanche",
+    "lundi",
+    "mardi",
+    "juin",
+    "juillet",
+    "août",
+    "2023",
+    "2024",
+    "13 000",
+    "économie",
+    "prix",
+    "carburant",
+    "coupures",
+    "électricité",
+    "école",
+    "santé",
+    "hôpital",
+    "journalistes",
+    "presse",
+    "radio",
+    "télévision",
+    "réseaux",
+    "sociaux",
+    "qu’il",
+    "jusqu’ici",
+];
+
+const EN: &[&str] = &[
+    "the",
+    "a",
+    "of",
+    "to",
+    "in",
+    "and",
+    "for",
+    "on",
+    "with",
+    "after",
+    "before",
+    "from",
+    "by",
+    "government",
+    "minister",
+    "president",
+    "junta",
+    "transition",
+    "army",
+    "troops",
+    "peacekeepers",
+    "mission",
+    "withdrawal",
+    "timetable",
+    "security",
+    "council",
+    "resolution",
+    "United",
+    "Nations",
+    "UN",
+    "Minusma",
+    "Bamako",
+    "Mali",
+    "Gao",
+    "Timbuktu",
+    "Niger",
+    "Sahel",
+    "region",
+    "refugees",
+    "humanitarian",
+    "aid",
+    "rains",
+    "harvest",
+    "farmers",
+    "elections",
+    "referendum",
+    "constitution",
+    "dialogue",
+    "agreement",
+    "peace",
+    "armed",
+    "groups",
+    "attack",
+    "convoy",
+    "base",
+    "authorities",
+    "announced",
+    "confirmed",
+    "denied",
+    "said",
+    "visit",
+    "senior",
+    "official",
+    "spokesperson",
+    "statement",
+    "Saturday",
+    "June",
+    "economy",
+    "prices",
+    "fuel",
+    "power",
+    "cuts",
+    "schools",
+    "health",
+    "hospital",
+    "reporters",
+    "press",
+    "radio",
+    "don’t",
+    "it’s",
+    "Security-Council",
+    "well-known",
+];
+
+const PUNCT: &[&str] = &[
+    " ", " ", " ", " ", " ", ", ", " ", " ", " : ", " ", " « ", " » ", "\n",
+];
+
+/// One word of running text: mostly the language's own words, and one in
+/// twelve a proper noun (a person, a village, a group), which is where real
+/// texts get most of their vocabulary.
+fn word(rng: &mut Rng, words: &[&str], out: &mut String) {
+    if rng.below(12) == 0 {
+        out.push_str(&name(rng));
+    } else {
+        out.push_str(rng.pick(words));
+    }
+}
+
+fn sentence(rng: &mut Rng, words: &[&str], out: &mut String) {
+    let n = 8 + rng.below(18);
+    for i in 0..n {
+        let start = out.len();
+        word(rng, words, out);
+        if i == 0 {
+            let first: String = out[start..]
+                .chars()
+                .take(1)
+                .flat_map(char::to_uppercase)
+                .collect();
+            let len = out[start..].chars().next().map_or(0, char::len_utf8);
+            out.replace_range(start..start + len, &first);
+        }
+        out.push_str(if i + 1 == n { ". " } else { rng.pick(PUNCT) });
+    }
+}
+
+struct Article {
+    title: String,
+    summary: String,
+    body: String,
+    url: String,
+}
+
+fn articles(rng: &mut Rng, count: usize) -> Vec<Article> {
+    (0..count)
+        .map(|i| {
+            let words = if i % 3 == 0 { EN } else { FR };
+            let mut title = String::new();
+            sentence(rng, words, &mut title);
+            let mut summary = String::new();
+            sentence(rng, words, &mut summary);
+            let mut body = String::new();
+            while body.len() < 2800 {
+                sentence(rng, words, &mut body);
+            }
+            Article {
+                title: title.trim().to_string(),
+                summary: summary.trim().to_string(),
+                body,
+                url: format!(
+                    "https://news.example.org/{}/story/2023/{i}",
+                    if i % 3 == 0 { "en" } else { "fr" }
+                ),
+            }
+        })
+        .collect()
+}
+
+/// A made-up proper noun of three to five syllables, so that 10,000 rules
+/// have distinct terms the way real rule sets do (people, places,
+/// organisations), each rare in the texts.
+fn name(rng: &mut Rng) -> String {
+    const SYL: &[&str] = &[
+        "ba", "ma", "ko", "ti", "dou", "si", "ka", "ra", "ne", "so", "gou", "lé", "mou", "fa",
+        "di", "ya", "ké", "sa", "bo", "ni",
+    ];
+    let n = 3 + rng.below(3);
+    (0..n).map(|_| rng.pick(SYL)).collect()
+}
+
+/// The query of rule `i`: a realistic mix in which every rule names
+/// something specific, alone or with common words around it.
+fn query(rng: &mut Rng, i: usize) -> String {
+    let common = |rng: &mut Rng| {
+        let w = rng.pick(if i % 3 == 0 { EN } else { FR });
+        w.split(['’', ' ', '-'])
+            .next_back()
+            .unwrap_or(w)
+            .to_string()
+    };
+    match i % 100 {
+        0 => format!("/{}(ien|ienne)s?/", name(rng)),
+        1..=30 => name(rng),
+        31..=45 => format!("\"{} {}\"", name(rng), common(rng)),
+        46..=55 => format!("{}*", name(rng)),
+        56..=70 => format!("{} AND ({} OR {})", name(rng), common(rng), common(rng)),
+        71..=80 => format!(
+            "title:{} OR body:\"{} {}\"",
+            name(rng),
+            common(rng),
+            name(rng)
+        ),
+        81..=88 => format!("{} -{}", name(rng), common(rng)),
+        89..=94 => format!("\"{} {}\"~8", name(rng), common(rng)),
+        _ => format!("({} OR {}) {}", name(rng), name(rng), common(rng)),
+    }
+}
+
+fn specs(rng: &mut Rng, count: usize) -> Vec<RuleSpec> {
+    (0..count)
+        .map(|i| RuleSpec {
+            name: format!("rule-{i}"),
+            query: Some(query(rng, i)),
+            ..RuleSpec::default()
+        })
+        .collect()
+}
+
+/// The naive baseline: each rule's terms as one case-insensitive regex
+/// over the raw text.
+fn naive(specs: &[RuleSpec]) -> Vec<regex::Regex> {
+    specs
+        .iter()
+        .map(|s| {
+            let q = s.query.as_deref().unwrap_or("");
+            let terms: Vec<String> = q
+                .split(|c: char| c.is_whitespace() || "()\"~*/:-".contains(c))
+                .filter(|t| !t.is_empty() && !matches!(*t, "AND" | "OR" | "NOT" | "title" | "body"))
+                .map(regex::escape)
+                .collect();
+            regex::Regex::new(&format!(r"(?i)\b(?:{})\b", terms.join("|"))).expect("regex")
+        })
+        .collect()
+}
+
+fn main() {
+    let count: usize = std::env::var("RULES_BENCH_ARTICLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let mut rng = Rng(0x5EED_1E5C_A5E5_B1E5);
+    let texts = articles(&mut rng, count);
+    let bytes: usize = texts
+        .iter()
+        .map(|a| a.title.len() + a.summary.len() + a.body.len() + a.url.len())
+        .sum();
+    let mb = bytes as f64 / 1e6;
+    println!(
+        "{count} articles, {:.1} MB of text ({} bytes per article on average), one thread",
+        mb,
+        bytes / count.max(1)
+    );
+    println!(
+        "{:>7}  {:>9}  {:>10}  {:>8}  {:>9}  {:>11}  {:>10}  {:>7}",
+        "rules", "compile", "matcher", "matches", "articles/s", "MB/s", "naive MB/s", "speedup"
+    );
+    let mut first_rate = None;
+    let sizes: Vec<usize> = std::env::var("RULES_BENCH_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![10, 1_000, 10_000]);
+    let with_naive = std::env::var("RULES_BENCH_NAIVE").map_or(true, |v| v != "0");
+    for rules in sizes {
+        let specs = specs(&mut Rng(0xC0FF_EE00 + rules as u64), rules);
+        let before = LIVE.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let matcher = Matcher::new(specs.clone()).expect("rules compile");
+        let compile = started.elapsed();
+        let heap = LIVE.load(Ordering::Relaxed).saturating_sub(before);
+
+        let scope = matcher.scope("bench", &[]);
+        let started = Instant::now();
+        let mut matched = 0usize;
+        for a in &texts {
+            let doc = Document {
+                title: &a.title,
+                summary: &a.summary,
+                body: &a.body,
+                url: &a.url,
+                ..Document::default()
+            };
+            matched += matcher.match_in(&scope, &doc).len();
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let rate = mb / elapsed;
+        first_rate.get_or_insert(rate);
+
+        if !with_naive {
+            println!(
+                "{rules:>7}  {:>7.0}ms  {:>7.1}MiB  {matched:>8}  {:>10.0}  {:>11.1}",
+                compile.as_secs_f64() * 1e3,
+                heap as f64 / (1024.0 * 1024.0),
+                count as f64 / elapsed,
+                rate,
+            );
+            continue;
+        }
+        // The naive way is slow: time it on a sample and scale.
+        let regexes = naive(&specs);
+        let sample = (count * 10 / rules).clamp(20, count);
+        let started = Instant::now();
+        let mut naive_matched = 0usize;
+        for a in &texts[..sample] {
+            for r in &regexes {
+                if r.is_match(&a.title) || r.is_match(&a.summary) || r.is_match(&a.body) {
+                    naive_matched += 1;
+                }
+            }
+        }
+        std::hint::black_box(naive_matched);
+        let naive_elapsed = started.elapsed().as_secs_f64();
+        let sample_mb = mb * sample as f64 / count as f64;
+        let naive_rate = sample_mb / naive_elapsed;
+
+        println!(
+            "{rules:>7}  {:>7.0}ms  {:>7.1}MiB  {matched:>8}  {:>10.0}  {:>11.1}  {:>10.2}  {:>6.0}×",
+            compile.as_secs_f64() * 1e3,
+            heap as f64 / (1024.0 * 1024.0),
+            count as f64 / elapsed,
+            rate,
+            naive_rate,
+            rate / naive_rate,
+        );
+        drop(matcher);
+    }
+    if let Some(first) = first_rate {
+        println!("(the 10-rule rate is {first:.1} MB/s; compare the 10,000-rule rate to it)");
+    }
+}
