@@ -298,7 +298,7 @@ struct Article {
 fn articles(rng: &mut Rng, count: usize) -> Vec<Article> {
     (0..count)
         .map(|i| {
-            let words = if i % 3 == 0 { EN } else { FR };
+            let words = if i.is_multiple_of(3) { EN } else { FR };
             let mut title = String::new();
             sentence(rng, words, &mut title);
             let mut summary = String::new();
@@ -313,7 +313,7 @@ fn articles(rng: &mut Rng, count: usize) -> Vec<Article> {
                 body,
                 url: format!(
                     "https://news.example.org/{}/story/2023/{i}",
-                    if i % 3 == 0 { "en" } else { "fr" }
+                    if i.is_multiple_of(3) { "en" } else { "fr" }
                 ),
             }
         })
@@ -336,7 +336,7 @@ fn name(rng: &mut Rng) -> String {
 /// something specific, alone or with common words around it.
 fn query(rng: &mut Rng, i: usize) -> String {
     let common = |rng: &mut Rng| {
-        let w = rng.pick(if i % 3 == 0 { EN } else { FR });
+        let w = rng.pick(if i.is_multiple_of(3) { EN } else { FR });
         w.split(['’', ' ', '-'])
             .next_back()
             .unwrap_or(w)
