@@ -153,10 +153,16 @@ impl Folded {
     }
 
     pub(crate) fn word(&self, i: usize) -> &str {
-        let start = self.starts.get(i).copied().unwrap_or(0);
-        let rest = self.joined.get(start..).unwrap_or_default();
-        // Every word is followed by its separating space.
-        rest.split(' ').next().unwrap_or_default()
+        let Some(&start) = self.starts.get(i) else {
+            return "";
+        };
+        // Every word is followed by its separating space, the last one too.
+        let end = self
+            .starts
+            .get(i + 1)
+            .map_or(self.joined.len(), |&next| next)
+            .saturating_sub(1);
+        self.joined.get(start..end).unwrap_or_default()
     }
 
     pub(crate) fn span(&self, i: usize) -> Range<usize> {
@@ -170,11 +176,6 @@ impl Folded {
             .partition_point(|&s| s <= offset)
             .checked_sub(1)?;
         (offset < self.starts[i] + self.word(i).len()).then_some(i)
-    }
-
-    /// The index of the word whose first byte is at `offset` in `joined`.
-    pub(crate) fn word_at(&self, offset: usize) -> Option<usize> {
-        self.starts.binary_search(&offset).ok()
     }
 }
 
@@ -530,9 +531,12 @@ mod tests {
     fn joined_words_are_space_framed() {
         let folded = Folded::new("L’ONU, les Casques-bleus.", DEFAULT);
         assert_eq!(folded.joined(), " l onu les casques bleus ");
-        assert_eq!(folded.word_at(3), Some(1));
-        assert_eq!(folded.word_at(4), None);
+        assert_eq!(folded.word_containing(3), Some(1));
+        assert_eq!(folded.word_containing(5), Some(1));
+        assert_eq!(folded.word_containing(6), None);
         assert_eq!(folded.word(3), "casques");
+        assert_eq!(folded.word(4), "bleus");
+        assert_eq!(folded.word(5), "");
         assert_eq!(Folded::new("--", DEFAULT).joined(), " ");
     }
 }

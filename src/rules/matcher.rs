@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexSet};
 use serde::{Deserialize, Serialize};
 
@@ -237,12 +236,6 @@ pub enum RuleError {
          so it would alert on every article"
     )]
     MatchesEverything { rule: String },
-    #[error("cannot compile the terms of {patterns} distinct keywords into one matcher")]
-    Automaton {
-        patterns: usize,
-        #[source]
-        source: aho_corasick::BuildError,
-    },
     #[error("cannot compile the regular expressions of the rules: {0}")]
     Regex(String),
 }
@@ -346,11 +339,24 @@ enum Kind {
     },
 }
 
-/// Every term folded with one [`FoldOptions`]: one automaton, one regex set.
+/// Every term folded with one [`FoldOptions`]: one dictionary of words, one
+/// regex set.
+///
+/// The dictionary is a word-level automaton: each normalized word of a text
+/// is looked up once in `vocabulary` (the words of every pattern of every
+/// rule), and the patterns starting with that word are followed from there
+/// word by word. A text is scanned once however many rules there are, and a
+/// word no rule mentions costs one hash lookup.
 #[derive(Debug)]
 struct Group {
     opts: FoldOptions,
-    automaton: Option<AhoCorasick>,
+    vocabulary: WordMap<u32>,
+    /// For each word id, the patterns whose first exact word it is.
+    by_first: Vec<Vec<usize>>,
+    /// Single-word prefix patterns, by their prefix.
+    by_prefix: WordMap<Vec<usize>>,
+    /// The distinct byte lengths of the keys of `by_prefix`, ascending.
+    prefix_lengths: Vec<usize>,
     /// Indexed by pattern id.
     patterns: Vec<Pattern>,
     regexes: Vec<Regex>,
@@ -363,10 +369,12 @@ struct Group {
 
 #[derive(Debug)]
 struct Pattern {
-    /// Number of words, to find the last matched word from the first.
+    /// Number of words, the prefix word included.
     words: usize,
-    /// Whether a proximity search needs every occurrence, not only the first.
-    positions: bool,
+    /// Word ids of the words matched whole, in order.
+    exact: Vec<u32>,
+    /// For `casques bl*` and `retrait*`: what the last word starts with.
+    prefix: Option<Box<str>>,
     /// The rules this pattern triggers, ascending: a term shared by
     /// several rules is searched once. A rule is triggered by its rarest
     /// necessary terms only, so that `le` in `bamako AND le` does not make
@@ -377,8 +385,9 @@ struct Pattern {
 #[derive(Default)]
 struct GroupBuilder {
     opts: FoldOptions,
+    /// Pattern ids by the pattern's words (`" a b "`, `" a b"` for a prefix).
     ids: HashMap<String, usize>,
-    texts: Vec<String>,
+    vocabulary: WordMap<u32>,
     patterns: Vec<Pattern>,
     regex_ids: HashMap<String, usize>,
     regexes: Vec<Regex>,
@@ -388,23 +397,74 @@ struct GroupBuilder {
 }
 
 impl GroupBuilder {
-    fn pattern(&mut self, text: String, words: usize, positions: bool) -> usize {
-        let id = match self.ids.get(&text) {
+    /// The id of the pattern of these folded `words` (never empty), the last
+    /// one a prefix if `prefix`.
+    fn pattern(&mut self, words: &[String], prefix: bool) -> usize {
+        let key = format!(" {}{}", words.join(" "), if prefix { "" } else { " " });
+        match self.ids.get(&key) {
             Some(&id) => id,
             None => {
+                let (exact, last) = match words.split_last() {
+                    Some((last, rest)) if prefix => (rest, Some(last.as_str().into())),
+                    _ => (words, None),
+                };
+                let exact = exact.iter().map(|w| self.word(w)).collect();
                 let id = self.patterns.len();
                 self.patterns.push(Pattern {
-                    words,
-                    positions: false,
+                    words: words.len(),
+                    exact,
+                    prefix: last,
                     rules: Vec::new(),
                 });
-                self.ids.insert(text.clone(), id);
-                self.texts.push(text);
+                self.ids.insert(key, id);
                 id
             }
+        }
+    }
+
+    fn word(&mut self, word: &str) -> u32 {
+        let next = self.vocabulary.len() as u32;
+        *self.vocabulary.entry(word.into()).or_insert(next)
+    }
+
+    fn build(self) -> Result<Group, RuleError> {
+        let mut by_first = vec![Vec::new(); self.vocabulary.len()];
+        let mut by_prefix: WordMap<Vec<usize>> = WordMap::default();
+        for (id, p) in self.patterns.iter().enumerate() {
+            match (p.exact.first(), &p.prefix) {
+                (Some(&first), _) => by_first[first as usize].push(id),
+                (None, Some(prefix)) => by_prefix.entry(prefix.clone()).or_default().push(id),
+                (None, None) => {}
+            }
+        }
+        let mut prefix_lengths: Vec<usize> = by_prefix.keys().map(|k| k.len()).collect();
+        prefix_lengths.sort_unstable();
+        prefix_lengths.dedup();
+        let regex_set = if self.regexes.is_empty() {
+            None
+        } else {
+            let sources = self.regexes.iter().map(Regex::as_str);
+            Some(
+                regex::RegexSetBuilder::new(sources)
+                    .case_insensitive(!self.opts.case_sensitive)
+                    .size_limit(query::REGEX_SIZE_LIMIT * 64)
+                    .dfa_size_limit(query::REGEX_SIZE_LIMIT * 64)
+                    .build()
+                    .map_err(|e| RuleError::Regex(e.to_string()))?,
+            )
         };
-        self.patterns[id].positions |= positions;
-        id
+        Ok(Group {
+            opts: self.opts,
+            vocabulary: self.vocabulary,
+            by_first,
+            by_prefix,
+            prefix_lengths,
+            patterns: self.patterns,
+            regexes: self.regexes,
+            regex_set,
+            regex_rules: self.regex_rules,
+            fields: self.fields,
+        })
     }
 }
 
@@ -463,12 +523,10 @@ impl RuleCompiler<'_> {
                 if words.is_empty() {
                     return None;
                 }
-                let end = if *prefix { "" } else { " " };
-                let text = format!(" {}{end}", words.join(" "));
                 let group = self.group(opts);
                 let b = &mut self.builders[group];
                 b.fields |= fields;
-                let pattern = b.pattern(text, words.len(), false);
+                let pattern = b.pattern(&words, *prefix);
                 let cost = match (words.len(), prefix) {
                     (1, false) => word_cost(&words[0]),
                     (1, true) => 2 * word_cost(&words[0]),
@@ -489,7 +547,7 @@ impl RuleCompiler<'_> {
                 b.fields |= fields;
                 let patterns: Vec<usize> = words
                     .iter()
-                    .map(|w| b.pattern(format!(" {w} "), 1, true))
+                    .map(|w| b.pattern(std::slice::from_ref(w), false))
                     .collect();
                 // All the words must be there: the rarest one will do.
                 trigger = words
@@ -681,50 +739,10 @@ impl Matcher {
             });
         }
 
-        let mut groups = Vec::with_capacity(builders.len());
-        for b in builders {
-            // Standard semantics, because overlapping search needs it: the
-            // patterns " a " and " a b " both match in " a b ", and " a a "
-            // matches twice in " a a a ".
-            let automaton = if b.texts.is_empty() {
-                None
-            } else {
-                Some(
-                    AhoCorasick::builder()
-                        .match_kind(MatchKind::Standard)
-                        // Every pattern starts with a space: a prefilter
-                        // would stop at every word for nothing.
-                        .prefilter(false)
-                        .build(&b.texts)
-                        .map_err(|source| RuleError::Automaton {
-                            patterns: b.texts.len(),
-                            source,
-                        })?,
-                )
-            };
-            let regex_set = if b.regexes.is_empty() {
-                None
-            } else {
-                let sources = b.regexes.iter().map(Regex::as_str);
-                Some(
-                    regex::RegexSetBuilder::new(sources)
-                        .case_insensitive(!b.opts.case_sensitive)
-                        .size_limit(query::REGEX_SIZE_LIMIT * 64)
-                        .dfa_size_limit(query::REGEX_SIZE_LIMIT * 64)
-                        .build()
-                        .map_err(|e| RuleError::Regex(e.to_string()))?,
-                )
-            };
-            groups.push(Group {
-                opts: b.opts,
-                automaton,
-                patterns: b.patterns,
-                regexes: b.regexes,
-                regex_set,
-                regex_rules: b.regex_rules,
-                fields: b.fields,
-            });
-        }
+        let groups = builders
+            .into_iter()
+            .map(GroupBuilder::build)
+            .collect::<Result<_, _>>()?;
         Ok(Matcher {
             rules,
             compiled,
@@ -940,7 +958,11 @@ impl Matcher {
                 patterns,
                 distance,
             } => Field::TEXT.iter().any(|&f| {
-                term.wants(f) && ctx.scan.window(*group, patterns, f, *distance).is_some()
+                term.wants(f)
+                    && ctx
+                        .scan
+                        .window(&self.groups[*group], *group, patterns, f, *distance)
+                        .is_some()
             }),
             Kind::Regex { group, index } => ctx
                 .scan
@@ -1023,7 +1045,9 @@ impl Matcher {
             } => {
                 for f in Field::TEXT {
                     if term.wants(f)
-                        && let Some(span) = ctx.scan.window(*group, patterns, f, *distance)
+                        && let Some(span) =
+                            ctx.scan
+                                .window(&self.groups[*group], *group, patterns, f, *distance)
                     {
                         push(f, span);
                     }
@@ -1119,9 +1143,6 @@ struct PatternHit {
     /// The first occurrence in each text field, as a byte range of the
     /// original text; indexed like [`Field::TEXT`].
     first: [Option<Range<usize>>; 5],
-    /// Word index of every occurrence (up to [`MAX_POSITIONS`]), for
-    /// patterns that a proximity search uses.
-    positions: [Vec<u32>; 5],
 }
 
 impl PatternHit {
@@ -1134,6 +1155,9 @@ impl PatternHit {
 struct GroupScan {
     /// Indexed like [`Field::TEXT`]; `None` for a field not scanned.
     folded: [Option<Folded>; 5],
+    /// The vocabulary id of each word of each field (`u32::MAX`: a word no
+    /// rule has), for proximity searches.
+    ids: [Vec<u32>; 5],
     hits: IdMap<PatternHit>,
     /// For each regex found, the text fields (bits) it was found in.
     regex: IdMap<u8>,
@@ -1150,17 +1174,40 @@ impl std::hash::Hasher for IdHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word) ^ rest.len() as u64);
         }
     }
 
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
     fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.add(n as u64);
+    }
+}
+
+impl IdHasher {
+    fn add(&mut self, value: u64) {
+        let mixed = (self.0.rotate_left(5) ^ value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // The table picks buckets with the low bits: fold the high ones in.
+        self.0 = mixed ^ (mixed >> 29);
     }
 }
 
 type IdMap<V> = HashMap<usize, V, std::hash::BuildHasherDefault<IdHasher>>;
+/// Words to ids or patterns: looked up once per word of every text.
+type WordMap<V> = HashMap<Box<str>, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// One article folded and scanned for the groups a scope needs.
 struct Scan<'a> {
@@ -1230,20 +1277,34 @@ impl<'a> Scan<'a> {
     /// search with at most `distance` words between the first and the last.
     fn window(
         &self,
-        group: usize,
+        group: &Group,
+        g: usize,
         patterns: &[usize],
         field: Field,
         distance: u32,
     ) -> Option<Range<usize>> {
-        let gs = self.groups.get(group)?.as_ref()?;
-        let lists: Vec<&[u32]> = patterns
+        let gs = self.groups.get(g)?.as_ref()?;
+        let found = |p: &usize| gs.hits.get(p).is_some_and(|h| h.first(field).is_some());
+        // Most proximity terms fail on a missing word: nothing to collect.
+        if !patterns.iter().all(found) {
+            return None;
+        }
+        // Every occurrence of each (single-word) pattern, from the word ids
+        // the scan kept: proximity costs nothing until a rule asks.
+        let ids = gs.ids.get(field as usize)?;
+        let lists: Vec<Vec<u32>> = patterns
             .iter()
-            .map(|p| {
-                gs.hits
-                    .get(p)
-                    .map(|h| h.positions[field as usize].as_slice())
+            .map(|&p| {
+                let word = group.patterns[p].exact.first().copied();
+                ids.iter()
+                    .enumerate()
+                    .filter(|&(_, id)| Some(*id) == word)
+                    .map(|(i, _)| i as u32)
+                    .take(MAX_POSITIONS)
+                    .collect()
             })
-            .collect::<Option<_>>()?;
+            .collect();
+        let lists: Vec<&[u32]> = lists.iter().map(Vec::as_slice).collect();
         let (lo, hi) = min_window(&lists)?;
         if hi - lo > distance {
             return None;
@@ -1278,7 +1339,29 @@ fn min_window(lists: &[&[u32]]) -> Option<(u32, u32)> {
     }
 }
 
+thread_local! {
+    /// For each pattern id, the number of the last field scan that found
+    /// it: a pattern found again in the same field is skipped without a
+    /// hash lookup. Per thread, so that matching never allocates it.
+    static SEEN: std::cell::RefCell<(u32, Vec<u32>)> = const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
 fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupScan {
+    SEEN.with_borrow_mut(|(generation, seen)| {
+        if seen.len() < group.patterns.len() {
+            seen.resize(group.patterns.len(), 0);
+        }
+        scan_group_with(group, texts, generation, seen)
+    })
+}
+
+fn scan_group_with(
+    group: &Group,
+    texts: &[std::borrow::Cow<'_, str>; 5],
+    generation: &mut u32,
+    seen: &mut [u32],
+) -> GroupScan {
+    const UNKNOWN: u32 = u32::MAX;
     let mut scan = GroupScan::default();
     for f in Field::TEXT {
         let i = f as usize;
@@ -1287,28 +1370,63 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupSca
             continue;
         }
         let folded = Folded::new(text, group.opts);
-        if let Some(automaton) = &group.automaton {
-            for m in automaton.find_overlapping_iter(folded.joined()) {
-                let p = m.pattern().as_usize();
-                let Some(pattern) = group.patterns.get(p) else {
-                    continue;
-                };
-                let hit = scan.hits.entry(p).or_default();
-                let wanted = hit.first[i].is_none()
-                    || (pattern.positions && hit.positions[i].len() < MAX_POSITIONS);
-                if !wanted {
-                    continue;
+        let n = folded.len();
+        let mut ids = Vec::with_capacity(n);
+        ids.extend((0..n).map(|w| {
+            group
+                .vocabulary
+                .get(folded.word(w))
+                .copied()
+                .unwrap_or(UNKNOWN)
+        }));
+        *generation = generation.wrapping_add(1);
+        if *generation == 0 {
+            // Wrapped: stamps from 2^32 scans ago must not look fresh.
+            seen.fill(0);
+            *generation = 1;
+        }
+        let stamp = *generation;
+        let mut record = |p: usize, first: usize| {
+            let pattern = &group.patterns[p];
+            if seen[p] == stamp {
+                return;
+            }
+            seen[p] = stamp;
+            let hit = scan.hits.entry(p).or_default();
+            if hit.first[i].is_none() {
+                let last = first + pattern.words - 1;
+                hit.first[i] = Some(folded.span(first).start..folded.span(last).end);
+            }
+        };
+        for (at, &id) in ids.iter().enumerate() {
+            if let Some(starting) = group.by_first.get(id as usize) {
+                for &p in starting {
+                    let pattern = &group.patterns[p];
+                    let end = at + pattern.words;
+                    let follows = end <= n
+                        && (pattern.exact.len() == 1
+                            || ids[at + 1..at + pattern.exact.len()] == pattern.exact[1..])
+                        && pattern
+                            .prefix
+                            .as_deref()
+                            .is_none_or(|prefix| folded.word(end - 1).starts_with(prefix));
+                    if follows {
+                        record(p, at);
+                    }
                 }
-                // The pattern's leading space is the one before its first word.
-                let Some(first) = folded.word_at(m.start() + 1) else {
-                    continue;
-                };
-                if hit.first[i].is_none() {
-                    let last = first + pattern.words - 1;
-                    hit.first[i] = Some(folded.span(first).start..folded.span(last).end);
-                }
-                if pattern.positions && hit.positions[i].len() < MAX_POSITIONS {
-                    hit.positions[i].push(first as u32);
+            }
+            if !group.prefix_lengths.is_empty() {
+                let word = folded.word(at);
+                for &len in &group.prefix_lengths {
+                    let Some(start) = word.get(..len) else {
+                        if len > word.len() {
+                            break;
+                        }
+                        continue;
+                    };
+                    for &p in group.by_prefix.get(start).into_iter().flatten() {
+                        record(p, at);
+                    }
                 }
             }
         }
@@ -1318,6 +1436,7 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupSca
             }
         }
         scan.folded[i] = Some(folded);
+        scan.ids[i] = ids;
     }
     scan
 }

@@ -1,6 +1,6 @@
 //! Rules: receives the validated rule specs from `config` and each article's text, hands on which rules matched, with the terms and snippets that explain why.
 //!
-//! Two halves, one normalization:
+//! Three parts, one normalization:
 //!
 //! - [`fold`](tokenize) turns any text — a configured keyword as much as an
 //!   article body — into folded words: NFKD, accents and case removed unless a
@@ -8,10 +8,13 @@
 //!   hyphens, no-break spaces) treated as word separators. Rules and texts go
 //!   through the very same function, so whatever it decides, a keyword and the
 //!   text it was copied from always agree.
-//! - [`Matcher`] compiles every keyword and exclude term of every rule into one
-//!   Aho-Corasick automaton per distinct [`FoldOptions`], so an article is
-//!   folded at most four times and each field scanned once per options,
-//!   however many rules there are.
+//! - [`query`](parse_query) reads the rule language into a syntax tree whose
+//!   every node knows its place in the query, for errors and explanations.
+//! - [`Matcher`] compiles every term of every rule into one dictionary of
+//!   normalized words (and one `RegexSet`) per distinct [`FoldOptions`], so
+//!   an article is folded and scanned once per options however many rules
+//!   there are; a rule's boolean structure is then evaluated only when its
+//!   rarest necessary term was found.
 //!
 //! Matching is on whole words and whole phrases: `retrait` never matches
 //! `retraite`, `Mali` never matches `Somalie`, and `Casques bleus` matches
