@@ -280,22 +280,87 @@ const PUNCT: &[&str] = &[
     " ", " ", " ", " ", " ", ", ", " ", " ", " : ", " ", " « ", " » ", "\n",
 ];
 
-/// One word of running text: mostly the language's own words, and one in
-/// twelve a proper noun (a person, a village, a group), which is where real
-/// texts get most of their vocabulary.
-fn word(rng: &mut Rng, words: &[&str], out: &mut String) {
-    if rng.below(12) == 0 {
-        out.push_str(&name(rng));
-    } else {
-        out.push_str(rng.pick(words));
+/// Function words, about 45% of running text in both languages.
+const FR_FUNCTION: &[&str] = &[
+    "le", "la", "les", "l’", "de", "des", "du", "d’", "un", "une", "et", "à", "au", "aux", "en",
+    "pour", "dans", "sur", "par", "avec", "qui", "que", "qu’", "ne", "pas", "se", "est", "a",
+    "ont", "son", "sa", "ses", "ce", "cette", "il", "elle", "ils", "on", "plus", "mais",
+];
+const EN_FUNCTION: &[&str] = &[
+    "the", "a", "an", "of", "to", "in", "and", "for", "on", "with", "that", "is", "was", "by",
+    "it", "as", "at", "from", "has", "have", "its", "their", "he", "she", "they", "but", "not",
+    "more", "this", "which",
+];
+
+/// A language's vocabulary with Zipf frequencies: real news words first,
+/// then thousands of made-up ones, the word of rank r drawn with weight
+/// 1/r — the shape of real text, where a content word a rule names is in
+/// some articles, not all.
+struct Language {
+    function: &'static [&'static str],
+    content: Vec<String>,
+    /// Cumulative weights of `content`.
+    cumulative: Vec<f64>,
+}
+
+impl Language {
+    fn new(rng: &mut Rng, function: &'static [&'static str], real: &[&str]) -> Language {
+        let mut content: Vec<String> = real
+            .iter()
+            .filter(|w| w.chars().count() > 3)
+            .map(|w| w.to_string())
+            .collect();
+        // Made-up common words, from other syllables than the names.
+        const SYL: &[&str] = &[
+            "pro", "con", "ver", "tion", "ment", "ré", "par", "dé", "in", "ter", "al", "es", "on",
+            "ir", "ique", "eur", "ance", "at", "ul", "or",
+        ];
+        while content.len() < 5_000 {
+            let n = 2 + rng.below(3);
+            content.push((0..n).map(|_| rng.pick(SYL)).collect());
+        }
+        let mut total = 0.0;
+        let cumulative = (1..=content.len())
+            .map(|rank| {
+                total += 1.0 / rank as f64;
+                total
+            })
+            .collect();
+        Language {
+            function,
+            content,
+            cumulative,
+        }
+    }
+
+    fn content_word(&self, rng: &mut Rng) -> &str {
+        let total = self.cumulative.last().copied().unwrap_or(1.0);
+        let x = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
+        let i = self.cumulative.partition_point(|&c| c < x);
+        &self.content[i.min(self.content.len() - 1)]
+    }
+
+    /// A mid-frequency content word, as rules name them.
+    fn rule_word(&self, rng: &mut Rng) -> &str {
+        &self.content[10 + rng.below(1_500)]
     }
 }
 
-fn sentence(rng: &mut Rng, words: &[&str], out: &mut String) {
+/// One word of running text: a function word, a proper noun (one in
+/// twelve: people, villages, groups), or a content word.
+fn word(rng: &mut Rng, lang: &Language, out: &mut String) {
+    match rng.below(24) {
+        0..=10 => out.push_str(rng.pick(lang.function)),
+        11 | 12 => out.push_str(&name(rng)),
+        _ => out.push_str(lang.content_word(rng)),
+    }
+}
+
+fn sentence(rng: &mut Rng, lang: &Language, out: &mut String) {
     let n = 8 + rng.below(18);
     for i in 0..n {
         let start = out.len();
-        word(rng, words, out);
+        word(rng, lang, out);
         if i == 0 {
             let first: String = out[start..]
                 .chars()
@@ -305,7 +370,10 @@ fn sentence(rng: &mut Rng, words: &[&str], out: &mut String) {
             let len = out[start..].chars().next().map_or(0, char::len_utf8);
             out.replace_range(start..start + len, &first);
         }
-        out.push_str(if i + 1 == n { ". " } else { rng.pick(PUNCT) });
+        let elided = out.ends_with('’');
+        if !elided {
+            out.push_str(if i + 1 == n { ". " } else { rng.pick(PUNCT) });
+        }
     }
 }
 
@@ -316,17 +384,18 @@ struct Article {
     url: String,
 }
 
-fn articles(rng: &mut Rng, count: usize) -> Vec<Article> {
+fn articles(rng: &mut Rng, langs: &[Language; 2], count: usize) -> Vec<Article> {
     (0..count)
         .map(|i| {
-            let words = if i.is_multiple_of(3) { EN } else { FR };
+            let english = i.is_multiple_of(3);
+            let lang = &langs[usize::from(english)];
             let mut title = String::new();
-            sentence(rng, words, &mut title);
+            sentence(rng, lang, &mut title);
             let mut summary = String::new();
-            sentence(rng, words, &mut summary);
+            sentence(rng, lang, &mut summary);
             let mut body = String::new();
             while body.len() < 2800 {
-                sentence(rng, words, &mut body);
+                sentence(rng, lang, &mut body);
             }
             Article {
                 title: title.trim().to_string(),
@@ -334,7 +403,7 @@ fn articles(rng: &mut Rng, count: usize) -> Vec<Article> {
                 body,
                 url: format!(
                     "https://news.example.org/{}/story/2023/{i}",
-                    if i.is_multiple_of(3) { "en" } else { "fr" }
+                    if english { "en" } else { "fr" }
                 ),
             }
         })
@@ -355,15 +424,10 @@ fn name(rng: &mut Rng) -> String {
 
 /// The query of rule `i`: a realistic mix in which every rule names
 /// something specific, alone or with common words around it.
-fn query(rng: &mut Rng, i: usize) -> String {
+fn query(rng: &mut Rng, langs: &[Language; 2], i: usize) -> String {
     // Content words, as people write them in rules: never `le` or `the`.
-    let common = |rng: &mut Rng| loop {
-        let w = rng.pick(if i.is_multiple_of(3) { EN } else { FR });
-        let w = w.split(['’', ' ', '-']).next_back().unwrap_or(w);
-        if w.chars().count() >= 5 {
-            return w.to_string();
-        }
-    };
+    let lang = &langs[usize::from(i.is_multiple_of(3))];
+    let common = |rng: &mut Rng| lang.rule_word(rng).replace('’', " ");
     match i % 100 {
         0 => format!("/{}(ien|ienne)s?/", name(rng)),
         1..=30 => name(rng),
@@ -382,11 +446,11 @@ fn query(rng: &mut Rng, i: usize) -> String {
     }
 }
 
-fn specs(rng: &mut Rng, count: usize) -> Vec<RuleSpec> {
+fn specs(rng: &mut Rng, langs: &[Language; 2], count: usize) -> Vec<RuleSpec> {
     (0..count)
         .map(|i| RuleSpec {
             name: format!("rule-{i}"),
-            query: Some(query(rng, i)),
+            query: Some(query(rng, langs, i)),
             ..RuleSpec::default()
         })
         .collect()
@@ -415,7 +479,11 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     let mut rng = Rng(0x5EED_1E5C_A5E5_B1E5);
-    let texts = articles(&mut rng, count);
+    let langs = [
+        Language::new(&mut rng, FR_FUNCTION, FR),
+        Language::new(&mut rng, EN_FUNCTION, EN),
+    ];
+    let texts = articles(&mut rng, &langs, count);
     let bytes: usize = texts
         .iter()
         .map(|a| a.title.len() + a.summary.len() + a.body.len() + a.url.len())
@@ -437,7 +505,7 @@ fn main() {
         .unwrap_or_else(|| vec![10, 1_000, 10_000]);
     let with_naive = std::env::var("RULES_BENCH_NAIVE").map_or(true, |v| v != "0");
     for rules in sizes {
-        let specs = specs(&mut Rng(0xC0FF_EE00 + rules as u64), rules);
+        let specs = specs(&mut Rng(0xC0FF_EE00 + rules as u64), &langs, rules);
         let before = LIVE.load(Ordering::Relaxed);
         let started = Instant::now();
         let matcher = Matcher::new(specs.clone()).expect("rules compile");

@@ -350,13 +350,16 @@ enum Kind {
 #[derive(Debug)]
 struct Group {
     opts: FoldOptions,
-    vocabulary: WordMap<u32>,
+    vocabulary: Vocabulary,
     /// For each word id, the patterns whose first exact word it is.
     by_first: Vec<Vec<usize>>,
     /// Single-word prefix patterns, by their prefix.
     by_prefix: WordMap<Vec<usize>>,
     /// The distinct byte lengths of the keys of `by_prefix`, ascending.
     prefix_lengths: Vec<usize>,
+    /// A bit for each first two bytes of a key of `by_prefix`: most words
+    /// start otherwise and need no prefix lookup at all.
+    prefix_starts: Vec<u64>,
     /// Indexed by pattern id.
     patterns: Vec<Pattern>,
     regexes: Vec<Regex>,
@@ -387,7 +390,7 @@ struct GroupBuilder {
     opts: FoldOptions,
     /// Pattern ids by the pattern's words (`" a b "`, `" a b"` for a prefix).
     ids: HashMap<String, usize>,
-    vocabulary: WordMap<u32>,
+    vocabulary: Vocabulary,
     patterns: Vec<Pattern>,
     regex_ids: HashMap<String, usize>,
     regexes: Vec<Regex>,
@@ -423,8 +426,7 @@ impl GroupBuilder {
     }
 
     fn word(&mut self, word: &str) -> u32 {
-        let next = self.vocabulary.len() as u32;
-        *self.vocabulary.entry(word.into()).or_insert(next)
+        self.vocabulary.insert(word)
     }
 
     fn build(self) -> Result<Group, RuleError> {
@@ -435,6 +437,12 @@ impl GroupBuilder {
                 (Some(&first), _) => by_first[first as usize].push(id),
                 (None, Some(prefix)) => by_prefix.entry(prefix.clone()).or_default().push(id),
                 (None, None) => {}
+            }
+        }
+        let mut prefix_starts = vec![0u64; 1 << 10];
+        for key in by_prefix.keys() {
+            if let Some(i) = two_bytes(key) {
+                prefix_starts[i >> 6] |= 1 << (i & 63);
             }
         }
         let mut prefix_lengths: Vec<usize> = by_prefix.keys().map(|k| k.len()).collect();
@@ -459,6 +467,7 @@ impl GroupBuilder {
             by_first,
             by_prefix,
             prefix_lengths,
+            prefix_starts,
             patterns: self.patterns,
             regexes: self.regexes,
             regex_set,
@@ -948,11 +957,7 @@ impl Matcher {
 
     fn term_holds(&self, term: &TermDef, ctx: &Ctx<'_>) -> bool {
         match &term.kind {
-            Kind::Words { group, pattern } => ctx.scan.pattern(*group, *pattern).is_some_and(|h| {
-                Field::TEXT
-                    .iter()
-                    .any(|&f| term.wants(f) && h.first(f).is_some())
-            }),
+            Kind::Words { group, pattern } => ctx.scan.found(*group, *pattern) & term.fields != 0,
             Kind::Near {
                 group,
                 patterns,
@@ -1158,6 +1163,9 @@ struct GroupScan {
     /// The vocabulary id of each word of each field (`u32::MAX`: a word no
     /// rule has), for proximity searches.
     ids: [Vec<u32>; 5],
+    /// For each pattern id, the fields (bits) it was found in: what rule
+    /// evaluation asks, answered without hashing.
+    found: Vec<u8>,
     hits: IdMap<PatternHit>,
     /// For each regex found, the text fields (bits) it was found in.
     regex: IdMap<u8>,
@@ -1205,6 +1213,99 @@ impl IdHasher {
     }
 }
 
+/// The words of a group's patterns, each with its id.
+///
+/// Looked up once per word of every text, so built for that: the table is
+/// keyed by the word's 64-bit hash and the word is then compared in place,
+/// without the library call a string key costs. Two words with one hash
+/// (never seen, but possible) keep working through `collided`.
+#[derive(Debug, Default)]
+struct Vocabulary {
+    by_hash: HashMap<u64, u32, std::hash::BuildHasherDefault<PassHasher>>,
+    words: Vec<Box<str>>,
+    collided: WordMap<u32>,
+}
+
+impl Vocabulary {
+    fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    fn insert(&mut self, word: &str) -> u32 {
+        if let Some(id) = self.get(word) {
+            return id;
+        }
+        let id = self.words.len() as u32;
+        self.words.push(word.into());
+        match self.by_hash.entry(word_hash(word)) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collided.insert(word.into(), id);
+            }
+        }
+        id
+    }
+
+    fn get(&self, word: &str) -> Option<u32> {
+        if let Some(&id) = self.by_hash.get(&word_hash(word))
+            && same_word(&self.words[id as usize], word)
+        {
+            return Some(id);
+        }
+        if self.collided.is_empty() {
+            None
+        } else {
+            self.collided.get(word).copied()
+        }
+    }
+}
+
+fn word_hash(word: &str) -> u64 {
+    use std::hash::Hasher as _;
+    let mut h = IdHasher::default();
+    h.write(word.as_bytes());
+    h.finish()
+}
+
+/// `a == b`, with words of up to 16 bytes compared as two integers.
+fn same_word(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 16 {
+        return a == b;
+    }
+    let load = |s: &[u8]| {
+        let mut buf = [0u8; 16];
+        buf[..s.len()].copy_from_slice(s);
+        u128::from_le_bytes(buf)
+    };
+    load(a) == load(b)
+}
+
+/// For keys that are already hashes.
+#[derive(Debug, Default, Clone, Copy)]
+struct PassHasher(u64);
+
+impl std::hash::Hasher for PassHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 type IdMap<V> = HashMap<usize, V, std::hash::BuildHasherDefault<IdHasher>>;
 /// Words to ids or patterns: looked up once per word of every text.
 type WordMap<V> = HashMap<Box<str>, V, std::hash::BuildHasherDefault<IdHasher>>;
@@ -1246,6 +1347,15 @@ impl<'a> Scan<'a> {
         self.groups.get(group)?.as_ref()?.hits.get(&pattern)
     }
 
+    /// The fields (bits) a pattern was found in.
+    fn found(&self, group: usize, pattern: usize) -> u8 {
+        self.groups
+            .get(group)
+            .and_then(Option::as_ref)
+            .and_then(|gs| gs.found.get(pattern).copied())
+            .unwrap_or(0)
+    }
+
     fn regex_fields(&self, group: usize, index: usize) -> Option<u8> {
         self.groups.get(group)?.as_ref()?.regex.get(&index).copied()
     }
@@ -1284,7 +1394,7 @@ impl<'a> Scan<'a> {
         distance: u32,
     ) -> Option<Range<usize>> {
         let gs = self.groups.get(g)?.as_ref()?;
-        let found = |p: &usize| gs.hits.get(p).is_some_and(|h| h.first(field).is_some());
+        let found = |&p: &usize| gs.found.get(p).is_some_and(|m| m & field.bit() != 0);
         // Most proximity terms fail on a missing word: nothing to collect.
         if !patterns.iter().all(found) {
             return None;
@@ -1314,6 +1424,15 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// The first two bytes of a word as a number below 65,536; `None` for a
+/// one-byte word, which no prefix (two letters at least) can start.
+fn two_bytes(word: &str) -> Option<usize> {
+    match word.as_bytes() {
+        [a, b, ..] => Some(usize::from(*a) << 8 | usize::from(*b)),
+        _ => None,
+    }
+}
+
 /// The smallest `(min, max)` over choices of one position from each sorted
 /// list; `None` if a list is empty.
 fn min_window(lists: &[&[u32]]) -> Option<(u32, u32)> {
@@ -1339,30 +1458,12 @@ fn min_window(lists: &[&[u32]]) -> Option<(u32, u32)> {
     }
 }
 
-thread_local! {
-    /// For each pattern id, the number of the last field scan that found
-    /// it: a pattern found again in the same field is skipped without a
-    /// hash lookup. Per thread, so that matching never allocates it.
-    static SEEN: std::cell::RefCell<(u32, Vec<u32>)> = const { std::cell::RefCell::new((0, Vec::new())) };
-}
-
 fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupScan {
-    SEEN.with_borrow_mut(|(generation, seen)| {
-        if seen.len() < group.patterns.len() {
-            seen.resize(group.patterns.len(), 0);
-        }
-        scan_group_with(group, texts, generation, seen)
-    })
-}
-
-fn scan_group_with(
-    group: &Group,
-    texts: &[std::borrow::Cow<'_, str>; 5],
-    generation: &mut u32,
-    seen: &mut [u32],
-) -> GroupScan {
     const UNKNOWN: u32 = u32::MAX;
-    let mut scan = GroupScan::default();
+    let mut scan = GroupScan {
+        found: vec![0; group.patterns.len()],
+        ..GroupScan::default()
+    };
     for f in Field::TEXT {
         let i = f as usize;
         let text = texts[i].as_ref();
@@ -1372,26 +1473,16 @@ fn scan_group_with(
         let folded = Folded::new(text, group.opts);
         let n = folded.len();
         let mut ids = Vec::with_capacity(n);
-        ids.extend((0..n).map(|w| {
-            group
-                .vocabulary
-                .get(folded.word(w))
-                .copied()
-                .unwrap_or(UNKNOWN)
-        }));
-        *generation = generation.wrapping_add(1);
-        if *generation == 0 {
-            // Wrapped: stamps from 2^32 scans ago must not look fresh.
-            seen.fill(0);
-            *generation = 1;
-        }
-        let stamp = *generation;
+        ids.extend((0..n).map(|w| group.vocabulary.get(folded.word(w)).unwrap_or(UNKNOWN)));
+        let bit = f.bit();
         let mut record = |p: usize, first: usize| {
-            let pattern = &group.patterns[p];
-            if seen[p] == stamp {
+            // Only the first occurrence in a field is kept: a body repeating
+            // one word a thousand times costs one entry.
+            if scan.found[p] & bit != 0 {
                 return;
             }
-            seen[p] = stamp;
+            scan.found[p] |= bit;
+            let pattern = &group.patterns[p];
             let hit = scan.hits.entry(p).or_default();
             if hit.first[i].is_none() {
                 let last = first + pattern.words - 1;
@@ -1415,8 +1506,10 @@ fn scan_group_with(
                     }
                 }
             }
-            if !group.prefix_lengths.is_empty() {
-                let word = folded.word(at);
+            let word = folded.word(at);
+            let may_start =
+                two_bytes(word).is_some_and(|i| group.prefix_starts[i >> 6] & (1 << (i & 63)) != 0);
+            if may_start {
                 for &len in &group.prefix_lengths {
                     let Some(start) = word.get(..len) else {
                         if len > word.len() {
@@ -1872,6 +1965,24 @@ mod tests {
             serde_json::from_str::<Field>("\"body\"").unwrap(),
             Field::Body
         );
+    }
+
+    #[test]
+    fn vocabulary_survives_a_hash_collision() {
+        let mut v = Vocabulary::default();
+        let minusma = v.insert("minusma");
+        // Pretend "bamako" hashes like "minusma": it must still be found,
+        // and neither may be mistaken for the other.
+        v.by_hash.insert(word_hash("bamako"), minusma);
+        let bamako = v.insert("bamako");
+        assert_ne!(minusma, bamako);
+        assert_eq!(v.get("minusma"), Some(minusma));
+        assert_eq!(v.get("bamako"), Some(bamako));
+        assert_eq!(v.get("gao"), None);
+        assert_eq!(v.insert("bamako"), bamako);
+        assert!(same_word("casques", "casques") && !same_word("casques", "casque"));
+        let long = "maintiendelapaixausahel";
+        assert!(same_word(long, long) && !same_word(long, "maintiendelapaixausahem"));
     }
 
     #[test]

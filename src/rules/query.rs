@@ -146,7 +146,7 @@ pub fn parse(query: &str) -> Result<Expr, QueryError> {
 /// side. (Unicode `\b` would do the same but keep the regex off the DFA
 /// engines, several times slower over a whole `RegexSet`.)
 pub fn compile_regex(pattern: &str, case_sensitive: bool) -> Result<regex::Regex, String> {
-    regex::RegexBuilder::new(&format!(" (?:{pattern}) "))
+    regex::RegexBuilder::new(&format!("(?:^| )(?:{pattern}) "))
         .case_insensitive(!case_sensitive)
         .size_limit(REGEX_SIZE_LIMIT)
         .dfa_size_limit(REGEX_SIZE_LIMIT)
