@@ -119,25 +119,29 @@ impl Folded {
         let bytes = text.as_bytes();
         let mut at = 0;
         while let Some(&b) = bytes.get(at) {
-            if b.is_ascii_alphanumeric() {
-                // Most of any text is ASCII letters, which NFKD leaves
-                // alone: copy each run at once.
-                let end = bytes[at..]
-                    .iter()
-                    .position(|b| !b.is_ascii_alphanumeric())
-                    .map_or(bytes.len(), |n| at + n);
-                builder.push_ascii(&text[at..end], at);
-                at = end;
-            } else if b.is_ascii() {
-                builder.close();
-                at += 1;
-            } else {
-                let c = text[at..]
-                    .chars()
-                    .next()
-                    .unwrap_or(char::REPLACEMENT_CHARACTER);
-                builder.feed(c, at);
-                at += c.len_utf8();
+            match BYTE_CLASS[usize::from(b)] {
+                ASCII_WORD => {
+                    // Most of any text is ASCII letters, which NFKD leaves
+                    // alone: copy each run at once.
+                    let end = bytes[at..]
+                        .iter()
+                        .position(|&b| BYTE_CLASS[usize::from(b)] != ASCII_WORD)
+                        .map_or(bytes.len(), |n| at + n);
+                    builder.push_ascii(&text[at..end], at);
+                    at = end;
+                }
+                ASCII_OTHER => {
+                    builder.close();
+                    at += 1;
+                }
+                _ => {
+                    let c = text[at..]
+                        .chars()
+                        .next()
+                        .unwrap_or(char::REPLACEMENT_CHARACTER);
+                    builder.feed(c, at);
+                    at += c.len_utf8();
+                }
             }
         }
         builder.finish()
@@ -178,6 +182,25 @@ impl Folded {
         (offset < self.starts[i] + self.word(i).len()).then_some(i)
     }
 }
+
+const ASCII_WORD: u8 = 0;
+const ASCII_OTHER: u8 = 1;
+const NOT_ASCII: u8 = 2;
+
+/// What each byte of UTF-8 text is, for the folding loop.
+static BYTE_CLASS: [u8; 256] = {
+    let mut table = [NOT_ASCII; 256];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = if (b as u8).is_ascii_alphanumeric() {
+            ASCII_WORD
+        } else {
+            ASCII_OTHER
+        };
+        b += 1;
+    }
+    table
+};
 
 /// Apostrophes that would otherwise count as letters (`ʼ` is a modifier
 /// letter) or that French typography uses for elision.
@@ -298,12 +321,14 @@ impl Builder {
                 self.open = Some(at..end);
             }
         }
-        let from = self.out.joined.len();
-        self.out.joined.push_str(run);
-        if !self.opts.case_sensitive
-            && let Some(added) = self.out.joined.get_mut(from..)
-        {
-            added.make_ascii_lowercase();
+        // One pass, no library call: runs are words, a few bytes long.
+        self.out.joined.reserve(run.len());
+        if self.opts.case_sensitive {
+            self.out.joined.extend(run.chars());
+        } else {
+            self.out
+                .joined
+                .extend(run.bytes().map(|b| char::from(b.to_ascii_lowercase())));
         }
     }
 
