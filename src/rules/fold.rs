@@ -324,7 +324,7 @@ impl Builder {
         // One pass, no library call: runs are words, a few bytes long.
         self.out.joined.reserve(run.len());
         if self.opts.case_sensitive {
-            self.out.joined.extend(run.chars());
+            self.out.joined.push_str(run);
         } else {
             self.out
                 .joined
