@@ -7,18 +7,19 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Config};
+use crate::config::{self, Config, defaults};
 use crate::fetch::{FetchError, Fetcher};
+use crate::health::Counters;
 use crate::notify::outbox::{DispatchReport, Dispatcher};
 use crate::notify::{Channels, SetupError};
-use crate::poll::{PollError, PollReport, poll_and_record};
-use crate::schedule;
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::poll::{PollError, PollReport, Polled, after_poll, poll_and_record, record_failure};
+use crate::schedule::{self, Feedback, Limits, Timetable};
+use crate::store::{OutboxCounts, SourceState, SqliteStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -82,33 +83,7 @@ struct Pipeline {
     store: Arc<dyn Store>,
     fetcher: Fetcher,
     limits: Limits,
-}
-
-/// The global and per-host caps on fetches in flight.
-#[derive(Clone)]
-struct Limits {
-    all: Arc<Semaphore>,
-    per_host: Arc<std::sync::Mutex<HashMap<String, Arc<Semaphore>>>>,
-    per_host_max: usize,
-}
-
-impl Limits {
-    fn new(config: &Config) -> Limits {
-        Limits {
-            all: Arc::new(Semaphore::new(config.daemon.concurrency)),
-            per_host: Arc::default(),
-            per_host_max: config.daemon.per_host,
-        }
-    }
-
-    fn host(&self, host: &str) -> Arc<Semaphore> {
-        // A poisoned lock only means another poll panicked while inserting;
-        // the map itself is still consistent.
-        let mut map = self.per_host.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(host.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host_max)))
-            .clone()
-    }
+    counters: Arc<Counters>,
 }
 
 impl Pipeline {
@@ -120,43 +95,61 @@ impl Pipeline {
             Arc::new(SqliteStore::open(&config.daemon.state).await?)
         };
         Ok(Pipeline {
-            fetcher: Fetcher::new(&config.daemon)?,
-            limits: Limits::new(&config),
+            fetcher: Fetcher::for_config(&config)?,
+            limits: Limits::new(
+                config.daemon.concurrency,
+                config.daemon.per_host,
+                defaults::HOST_SPACING,
+            ),
+            counters: Arc::default(),
             store,
             config,
         })
     }
 
-    /// Spawns one poll, waiting first for a place under both caps.
+    /// Spawns one poll, waiting first for a place under the limits.
     fn spawn_poll(&self, polls: &mut Polls, index: usize, dry_run: bool) {
         let source = self.config.sources[index].clone();
-        let (config, store, fetcher, limits) = (
+        let (config, store, fetcher, limits, counters) = (
             self.config.clone(),
             self.store.clone(),
             self.fetcher.clone(),
             self.limits.clone(),
+            self.counters.clone(),
         );
         let handle = polls.set.spawn(async move {
-            let host = limits.host(source.url.host_str().unwrap_or_default());
-            // The semaphores are never closed, so acquire cannot fail.
-            let _host = host.acquire_owned().await;
-            let _all = limits.all.acquire_owned().await;
-            let name = source.name.clone();
+            let _permit = limits.acquire(&source.url).await;
             // Its own task, so that a panic on some input is recorded
             // against the source like any other failure.
-            let poll = tokio::spawn(poll_and_record(config, store.clone(), fetcher, source, dry_run));
+            let poll = tokio::spawn(poll_and_record(
+                config.clone(),
+                store.clone(),
+                fetcher,
+                counters.clone(),
+                source.clone(),
+                dry_run,
+            ));
             match poll.await {
-                Ok(result) => result,
+                Ok(polled) => polled,
                 Err(e) => {
                     let error = PollError::Internal(format!("the poll failed: {e}"));
-                    tracing::error!(source = %name, error = %error, "poll failed");
-                    if !dry_run
-                        && let Err(store_error) =
-                            store.record_failure(&name, error.kind(), &error.to_string(), chrono::Utc::now()).await
-                    {
-                        tracing::error!(source = %name, error = %store_error, "cannot record the failure");
+                    tracing::error!(source = %source.name, error = %error, "poll failed");
+                    let mut feedback = Feedback {
+                        failures: 1,
+                        ..Feedback::default()
+                    };
+                    if !dry_run {
+                        let failures = record_failure(store.as_ref(), &source.name, &error).await;
+                        feedback.failures = failures.unwrap_or(1);
                     }
-                    Err(error)
+                    let wait = schedule::next_poll(source.interval, &source.name, feedback);
+                    if !dry_run {
+                        after_poll(&config, store.as_ref(), &counters, &source, wait).await;
+                    }
+                    Polled {
+                        result: Err(error),
+                        wait,
+                    }
                 }
             }
         });
@@ -168,7 +161,7 @@ impl Pipeline {
 /// panics is still reported against its source (and rescheduled).
 #[derive(Default)]
 struct Polls {
-    set: JoinSet<Result<PollReport, PollError>>,
+    set: JoinSet<Polled>,
     sources: HashMap<tokio::task::Id, usize>,
 }
 
@@ -182,20 +175,21 @@ impl Polls {
     }
 
     /// The next poll to finish: its source index and outcome.
-    async fn next(&mut self) -> Option<(usize, Result<PollReport, PollError>)> {
+    async fn next(&mut self) -> Option<(usize, Polled)> {
         loop {
-            let (id, result) = match self.set.join_next_with_id().await? {
-                Ok((id, result)) => (id, result),
+            let (id, polled) = match self.set.join_next_with_id().await? {
+                Ok((id, polled)) => (id, polled),
                 Err(e) => {
                     tracing::error!(error = %e, "a poll task failed");
-                    (
-                        e.id(),
-                        Err(PollError::Internal(format!("the poll task failed: {e}"))),
-                    )
+                    let polled = Polled {
+                        result: Err(PollError::Internal(format!("the poll task failed: {e}"))),
+                        wait: schedule::MAX_BACKOFF,
+                    };
+                    (e.id(), polled)
                 }
             };
             if let Some(index) = self.sources.remove(&id) {
-                return Some((index, result));
+                return Some((index, polled));
             }
         }
     }
@@ -235,8 +229,8 @@ pub async fn once(
         }
     }
     let mut results = Vec::new();
-    while let Some(result) = polls.next().await {
-        results.push(result);
+    while let Some((i, polled)) = polls.next().await {
+        results.push((i, polled.result));
     }
     results.sort_by_key(|(i, _)| *i);
     let mut report = OnceReport {
@@ -256,6 +250,39 @@ pub async fn once(
         report.deliveries = Some(dispatcher.dispatch(None).await?);
     }
     Ok(report)
+}
+
+/// What `vigie status` shows: each configured source, in config order,
+/// with what the state remembers of it (`None`: never polled), and the
+/// outbox.
+#[derive(Debug, Default)]
+pub struct StatusReport {
+    pub sources: Vec<(String, Option<SourceState>)>,
+    pub outbox: OutboxCounts,
+}
+
+/// `vigie status`: read-only; a missing state file is not created.
+pub async fn status(config: &Config) -> Result<StatusReport, AppError> {
+    if !config.daemon.state.exists() {
+        return Ok(StatusReport {
+            sources: config
+                .sources
+                .iter()
+                .map(|s| (s.name.clone(), None))
+                .collect(),
+            outbox: OutboxCounts::default(),
+        });
+    }
+    let store = SqliteStore::open(&config.daemon.state).await?;
+    let mut states: HashMap<String, SourceState> = store.sources().await?.into_iter().collect();
+    Ok(StatusReport {
+        sources: config
+            .sources
+            .iter()
+            .map(|s| (s.name.clone(), states.remove(&s.name)))
+            .collect(),
+        outbox: store.outbox_counts().await?,
+    })
 }
 
 /// How long `run` waits for polls and deliveries in flight at shutdown.
@@ -281,51 +308,28 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
         "vigie started"
     );
 
-    // First polls spread over the first few seconds, by each source's phase,
-    // instead of all at once.
-    let start = Instant::now();
-    let mut due: Vec<Option<Instant>> = config
-        .sources
-        .iter()
-        .map(|s| {
-            Some(
-                start
-                    + s.interval
-                        .min(Duration::from_secs(10))
-                        .mul_f64(schedule::phase(&s.name)),
-            )
-        })
-        .collect();
-    let mut failures = vec![0u32; config.sources.len()];
+    let mut timetable = resume(&config, pipeline.store.as_ref(), &pipeline.counters).await?;
     let mut polls = Polls::default();
+    let mut signalled = 0;
     loop {
-        let next = due.iter().flatten().min().copied();
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = sleep_until(next) => {
-                let now = Instant::now();
-                for (i, slot) in due.iter_mut().enumerate() {
-                    if slot.is_some_and(|t| t <= now) {
-                        // None while polling: a slow source is never polled
-                        // twice at once.
-                        *slot = None;
-                        pipeline.spawn_poll(&mut polls, i, false);
-                    }
+            _ = sleep_until(timetable.next()) => {
+                for i in timetable.take_due(Instant::now()) {
+                    pipeline.spawn_poll(&mut polls, i, false);
                 }
             }
-            Some((i, result)) = polls.next(), if !polls.is_empty() => {
-                let source = &config.sources[i];
-                match result {
-                    Ok(report) => {
-                        failures[i] = 0;
-                        if report.recorded.deliveries > 0 {
-                            wake_dispatcher.notify_waiters();
-                        }
-                    }
-                    Err(_) => failures[i] = failures[i].saturating_add(1),
+            Some((i, polled)) = polls.next(), if !polls.is_empty() => {
+                if polled.result.as_ref().is_ok_and(|r| r.recorded.deliveries > 0) {
+                    wake_dispatcher.notify_waiters();
                 }
-                due[i] = Some(Instant::now() + schedule::next_poll(source.interval, &source.name, failures[i]));
+                timetable.done(i, Instant::now(), polled.wait);
             }
+        }
+        // A health signal may have queued an alert too.
+        if pipeline.counters.changes_total() != signalled {
+            signalled = pipeline.counters.changes_total();
+            wake_dispatcher.notify_waiters();
         }
     }
 
@@ -347,6 +351,40 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppE
     }
     tracing::info!("vigie stopped");
     Ok(())
+}
+
+/// The timetable of a starting daemon: a failing source keeps the time its
+/// backoff or the server's `Retry-After` set (converted once from the wall
+/// clock, bounded by the longest backoff), so a restart never hammers a
+/// site that asked for a pause; the others are polled at start, spread over
+/// the first seconds.
+async fn resume(
+    config: &Config,
+    store: &dyn Store,
+    counters: &Counters,
+) -> Result<Timetable, AppError> {
+    let states: HashMap<String, SourceState> = store.sources().await?.into_iter().collect();
+    counters.seed(
+        &states
+            .iter()
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let now = chrono::Utc::now();
+    let first = config.sources.iter().map(|s| {
+        let spread = s
+            .interval
+            .min(schedule::FIRST_SPREAD)
+            .mul_f64(schedule::phase(&s.name));
+        let planned = states
+            .get(&s.name)
+            .filter(|st| st.failures > 0)
+            .and_then(|st| st.next_poll)
+            .and_then(|at| (at - now).to_std().ok())
+            .map(|wait| wait.min(schedule::MAX_RETRY_AFTER));
+        planned.unwrap_or(spread).max(spread)
+    });
+    Ok(Timetable::new(Instant::now(), first))
 }
 
 async fn sleep_until(when: Option<Instant>) {

@@ -63,6 +63,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Per source: health, last success, last error, consecutive failures,
+    /// next poll, items seen; the outbox: pending and dead deliveries.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

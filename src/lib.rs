@@ -8,7 +8,7 @@
 //! - [`cli`]: the command line (clap definitions)
 //! - [`config`]: raw TOML → validated [`config::Config`] with `file:line:col` errors
 //! - [`model`]: `Article`, `Alert`, delivery ids: the types every stage shares
-//! - [`schedule`]: when each source is due; the one backoff helper
+//! - [`schedule`]: when each source is due; limits and spacing of fetches; the one backoff helper
 //! - [`fetch`]: the one HTTP client; conditional GET, limits, charset
 //! - [`parse`]: wire formats (feeds) → wire-independent entries; HTML → text
 //! - [`normalize`]: entries → `Article`; canonical URL; article keys
@@ -17,6 +17,7 @@
 //! - [`notify`]: notifiers (email, webhook), templates, the outbox dispatcher
 //! - [`inspect`]: `test-rule`, one rule tried on the articles of a URL, a file or a source
 //! - [`poll`]: one poll of one source, from fetch to the recording transaction
+//! - [`health`]: each source judged ok, failing or stale; one signal per change
 //! - [`output`]: tables and JSON for people and scripts
 //! - [`app`]: the commands (`once`, `run`, `check`) built on the stages above
 
@@ -24,6 +25,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod fetch;
+pub mod health;
 pub mod inspect;
 pub mod model;
 pub mod normalize;

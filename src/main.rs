@@ -112,6 +112,18 @@ async fn execute(cli: Cli) -> Result<ExitCode, AppError> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Status { format } => {
+            let config = vigie::config::load(&cli.config)?;
+            let report = app::status(&config).await?;
+            match format {
+                Format::Json => println!("{:#}", vigie::output::status_json(&report)),
+                Format::Table => print!(
+                    "{}",
+                    vigie::output::status_table(&report, chrono::Utc::now())
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run => {
             let config = vigie::config::load(&cli.config)?;
             let shutdown = CancellationToken::new();

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use crate::app::OnceReport;
+use chrono::{DateTime, Utc};
+
+use crate::app::{OnceReport, StatusReport};
 use crate::model::Alert;
 
 pub fn once_json(report: &OnceReport) -> serde_json::Value {
@@ -15,7 +17,8 @@ pub fn once_json(report: &OnceReport) -> serde_json::Value {
         .iter()
         .map(|(name, result)| match result {
             Ok(r) => json!({
-                "source": name, "status": if r.not_modified { "not_modified" } else { "ok" },
+                "source": name,
+                "status": if r.not_modified { "not_modified" } else if r.unchanged { "unchanged" } else { "ok" },
                 "found": r.found, "new": r.new, "alerts": r.alerts.len(),
             }),
             Err(e) => json!({ "source": name, "status": "error", "error_kind": e.kind(), "error": e.to_string() }),
@@ -27,13 +30,7 @@ pub fn once_json(report: &OnceReport) -> serde_json::Value {
 
 pub fn once_table(report: &OnceReport, dry_run: bool) -> String {
     let mut out = String::new();
-    let width = report
-        .polls
-        .iter()
-        .map(|(n, _)| n.chars().count())
-        .max()
-        .unwrap_or(6)
-        .max(6);
+    let width = name_width(report.polls.iter().map(|(n, _)| n));
     let _ = writeln!(
         out,
         "{:width$}  {:>6}  {:>5}  {:>6}  STATUS",
@@ -41,10 +38,17 @@ pub fn once_table(report: &OnceReport, dry_run: bool) -> String {
     );
     for (name, result) in &report.polls {
         let _ = match result {
-            Ok(r) if r.not_modified => writeln!(
+            Ok(r) if r.not_modified || r.unchanged => writeln!(
                 out,
-                "{name:width$}  {:>6}  {:>5}  {:>6}  not modified",
-                "-", "-", "-"
+                "{name:width$}  {:>6}  {:>5}  {:>6}  {}",
+                "-",
+                "-",
+                "-",
+                if r.unchanged {
+                    "unchanged"
+                } else {
+                    "not modified"
+                }
             ),
             Ok(r) => writeln!(
                 out,
@@ -222,4 +226,111 @@ fn explain_tree(out: &mut String, node: &crate::rules::ExplainNode, indent: usiz
     for child in &node.children {
         explain_tree(out, child, indent + 2, bold);
     }
+}
+
+/// `vigie status --format json`: times in RFC 3339 (UTC), `null` when
+/// unknown; a never-polled source has `"health": "new"`.
+pub fn status_json(report: &StatusReport) -> serde_json::Value {
+    let sources: Vec<_> = report
+        .sources
+        .iter()
+        .map(|(name, state)| match state {
+            None => json!({
+                "name": name, "health": "new", "health_since": null, "last_poll": null,
+                "last_success": null, "last_error": null, "failures": 0, "next_poll": null,
+                "items_seen": 0, "last_new": null,
+            }),
+            Some(s) => json!({
+                "name": name,
+                "health": s.health,
+                "health_since": s.health_since,
+                "last_poll": s.last_poll,
+                "last_success": s.last_success,
+                "last_error": s.last_error.as_ref().map(|message| json!({
+                    "kind": s.last_error_kind, "message": message, "at": s.last_error_at,
+                })),
+                "failures": s.failures,
+                "next_poll": s.next_poll,
+                "items_seen": s.items_seen,
+                "last_new": s.last_new,
+            }),
+        })
+        .collect();
+    json!({
+        "sources": sources,
+        "outbox": { "pending": report.outbox.pending, "sent": report.outbox.sent, "dead": report.outbox.dead },
+    })
+}
+
+/// `vigie status`: one line per source, times relative to `now`.
+pub fn status_table(report: &StatusReport, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    let width = name_width(report.sources.iter().map(|(n, _)| n));
+    let _ = writeln!(
+        out,
+        "{:width$}  {:7}  {:12}  {:>8}  {:12}  {:>6}  LAST ERROR",
+        "SOURCE", "HEALTH", "LAST SUCCESS", "FAILURES", "NEXT POLL", "ITEMS"
+    );
+    for (name, state) in &report.sources {
+        let _ = match state {
+            None => writeln!(
+                out,
+                "{name:width$}  {:7}  {:12}  {:>8}  {:12}  {:>6}  -",
+                "new", "never", 0, "-", 0
+            ),
+            Some(s) => {
+                // The last error matters while the source fails; after a
+                // success it is history.
+                let error = match (&s.last_error, s.failures) {
+                    (Some(message), n) if n > 0 => format!(
+                        "{} ({}): {message}",
+                        s.last_error_kind.as_deref().unwrap_or("error"),
+                        ago(s.last_error_at, now)
+                    ),
+                    _ => "-".into(),
+                };
+                writeln!(
+                    out,
+                    "{name:width$}  {:7}  {:12}  {:>8}  {:12}  {:>6}  {error}",
+                    s.health.as_str(),
+                    ago(s.last_success, now),
+                    s.failures,
+                    ago(s.next_poll, now),
+                    s.items_seen,
+                )
+            }
+        };
+    }
+    let o = report.outbox;
+    let _ = writeln!(
+        out,
+        "\nOutbox: {} pending, {} dead, {} sent",
+        o.pending, o.dead, o.sent
+    );
+    out
+}
+
+/// `5m ago`, `in 2h`, `never`.
+fn ago(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    let Some(at) = at else {
+        return "never".into();
+    };
+    let secs = (now - at).num_seconds();
+    let (n, future) = (secs.unsigned_abs(), secs < 0);
+    let short = match n {
+        0..60 => format!("{n}s"),
+        60..3600 => format!("{}m", n / 60),
+        3600..86_400 => format!("{}h", n / 3600),
+        _ => format!("{}d", n / 86_400),
+    };
+    if future {
+        format!("in {short}")
+    } else {
+        format!("{short} ago")
+    }
+}
+
+/// The width of the SOURCE column: the longest name, at least the header's.
+fn name_width<'a>(names: impl Iterator<Item = &'a String>) -> usize {
+    names.map(|n| n.chars().count()).max().unwrap_or(6).max(6)
 }

@@ -5,15 +5,18 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, FirstRun, Source};
 use crate::fetch::{FetchError, Fetcher, Outcome};
+use crate::health::{self, Counters};
 use crate::model::{Alert, Article, MatchInfo, delivery_id};
 use crate::normalize::is_known;
 use crate::parse::ParseError;
 use crate::rules::{Document, Scope};
+use crate::schedule::{self, Feedback};
 use crate::store::{NewAlert, NewArticle, PollOutcome, PollRecord, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,14 @@ impl PollError {
             PollError::Internal(_) => "internal",
         }
     }
+
+    /// The server's `Retry-After`, when it gave one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            PollError::Fetch(e) => e.retry_after(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -45,6 +56,11 @@ pub struct PollReport {
     pub source: String,
     /// The server answered `304 Not Modified`.
     pub not_modified: bool,
+    /// The server answered `200` with the very bytes of the last poll:
+    /// nothing was parsed or matched.
+    pub unchanged: bool,
+    /// The feed's polling hint (`<ttl>`, `Cache-Control: max-age`).
+    pub hint: Option<Duration>,
     /// Articles in the document.
     pub found: usize,
     /// Articles never recorded before.
@@ -70,19 +86,44 @@ pub async fn poll(
         .as_ref()
         .map(|s| s.validators.clone())
         .unwrap_or_default();
+    let stored_hint = state.as_ref().and_then(|s| s.hint);
     let response = match fetcher.get(&source.url, &validators).await? {
-        Outcome::NotModified => {
+        Outcome::NotModified { max_age } => {
             if !dry_run {
-                store.record_not_modified(&source.name, now).await?;
+                store
+                    .record_not_modified(&source.name, now, None, max_age)
+                    .await?;
             }
             return Ok(PollReport {
                 source: source.name.clone(),
                 not_modified: true,
+                hint: max_age.or(stored_hint),
                 ..PollReport::default()
             });
         }
         Outcome::Fetched(r) => r,
     };
+    let body_hash = body_hash(&response.body);
+    if state
+        .as_ref()
+        .is_some_and(|s| s.body_hash.as_deref() == Some(body_hash.as_str()))
+    {
+        // The same bytes as last time (a server without validators, or
+        // one that ignores them): same articles, nothing to parse or match.
+        let hint = response.max_age.max(stored_hint);
+        if !dry_run {
+            store
+                .record_not_modified(&source.name, now, Some(&response.validators), hint)
+                .await?;
+        }
+        return Ok(PollReport {
+            source: source.name.clone(),
+            unchanged: true,
+            hint,
+            ..PollReport::default()
+        });
+    }
+    let max_age = response.max_age;
 
     // Parsing and HTML-to-text are CPU work on untrusted input: off the
     // async workers.
@@ -97,11 +138,13 @@ pub async fn poll(
         Ok::<_, ParseError>((
             crate::normalize::articles(&doc, &src, now),
             response.validators,
+            doc.ttl,
         ))
     })
     .await
     .map_err(|e| PollError::Internal(e.to_string()))??;
-    let (articles, new_validators) = articles;
+    let (articles, new_validators, ttl) = articles;
+    let hint = max_age.max(ttl);
 
     let all_keys: Vec<String> = articles
         .iter()
@@ -171,6 +214,8 @@ pub async fn poll(
     let mut report = PollReport {
         source: source.name.clone(),
         not_modified: false,
+        unchanged: false,
+        hint,
         found: articles.len(),
         new: new.len(),
         alerts,
@@ -183,6 +228,8 @@ pub async fn poll(
                 at: now,
                 validators: new_validators,
                 articles: records,
+                body_hash: Some(body_hash),
+                hint,
             })
             .await?;
     }
@@ -278,38 +325,100 @@ pub fn document<'a>(article: &'a Article, source: &'a Source) -> Document<'a> {
     }
 }
 
-/// Polls and records the failure of a poll on the source, so `status` and
-/// the logs show it. Returns the report or the error, already logged.
+/// SHA-256 of a body, in hex.
+fn body_hash(body: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(body);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A finished poll: its outcome, and when the source is due again.
+#[derive(Debug)]
+pub struct Polled {
+    pub result: Result<PollReport, PollError>,
+    pub wait: Duration,
+}
+
+/// Polls, records the failure of a poll on the source (so `status` and the
+/// logs show it), judges the source's health, and says when to poll it
+/// next. The error, if any, is already logged.
 pub async fn poll_and_record(
     config: Arc<Config>,
     store: Arc<dyn Store>,
     fetcher: Fetcher,
+    counters: Arc<Counters>,
     source: Source,
     dry_run: bool,
-) -> Result<PollReport, PollError> {
+) -> Polled {
     let started = std::time::Instant::now();
     let result = poll(&config, store.as_ref(), &fetcher, &source, dry_run).await;
+    let mut feedback = Feedback::default();
     match &result {
-        Ok(r) => tracing::info!(
-            source = %source.name,
-            not_modified = r.not_modified,
-            found = r.found,
-            new = r.new,
-            alerts = r.alerts.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "polled"
-        ),
+        Ok(r) => {
+            feedback.hint = r.hint;
+            tracing::info!(
+                source = %source.name,
+                not_modified = r.not_modified,
+                unchanged = r.unchanged,
+                found = r.found,
+                new = r.new,
+                alerts = r.alerts.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "polled"
+            )
+        }
         Err(e) => {
             tracing::warn!(source = %source.name, kind = e.kind(), error = %e, "poll failed");
+            feedback.failures = 1;
+            feedback.retry_after = e.retry_after();
             if !dry_run && !matches!(e, PollError::Store(_)) {
-                let recorded = store
-                    .record_failure(&source.name, e.kind(), &e.to_string(), Utc::now())
-                    .await;
-                if let Err(store_error) = recorded {
-                    tracing::error!(source = %source.name, error = %store_error, "cannot record the failure");
-                }
+                feedback.failures = record_failure(store.as_ref(), &source.name, e)
+                    .await
+                    .unwrap_or(1);
             }
         }
     }
-    result
+    let wait = schedule::next_poll(source.interval, &source.name, feedback);
+    if !dry_run {
+        after_poll(&config, store.as_ref(), &counters, &source, wait).await;
+    }
+    Polled { result, wait }
+}
+
+/// Records a failed poll; returns the consecutive failures, this one
+/// included.
+pub async fn record_failure(store: &dyn Store, source: &str, e: &PollError) -> Option<u32> {
+    match store
+        .record_failure(source, e.kind(), &e.to_string(), Utc::now())
+        .await
+    {
+        Ok(failures) => Some(failures),
+        Err(store_error) => {
+            tracing::error!(source = %source, error = %store_error, "cannot record the failure");
+            None
+        }
+    }
+}
+
+/// What follows every recorded poll, success or not: the health judgement
+/// and the next poll time shown by `status`.
+pub async fn after_poll(
+    config: &Config,
+    store: &dyn Store,
+    counters: &Counters,
+    source: &Source,
+    wait: Duration,
+) {
+    let now = Utc::now();
+    if let Err(e) = health::check(config, store, counters, source, now).await {
+        tracing::error!(source = %source.name, error = %e, "cannot record the source's health");
+    }
+    let next = chrono::Duration::from_std(wait)
+        .ok()
+        .and_then(|w| now.checked_add_signed(w));
+    if let Some(next) = next
+        && let Err(e) = store.set_next_poll(&source.name, next).await
+    {
+        tracing::error!(source = %source.name, error = %e, "cannot record the next poll");
+    }
 }

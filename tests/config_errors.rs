@@ -539,6 +539,48 @@ url = "http://127.0.0.1:8787/alerts"
         hint: Some("stem = \"fr\" or stem = \"en\""),
     },
     Case {
+        mistake: "errors_to names no notifier",
+        config: r#"[daemon]
+errors_to = "dsek"
+
+[sources.un-news]
+url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
+
+[rules.minusma]
+keywords = ["Minusma", "Casques bleus"]
+notify = ["desk"]
+
+[notifiers.desk]
+type = "webhook"
+url = "http://127.0.0.1:8787/alerts"
+"#,
+        at: "2:13",
+        path: "daemon.errors_to",
+        message: r#"unknown notifier "dsek""#,
+        hint: Some(r#"did you mean "desk"?"#),
+    },
+    Case {
+        mistake: "stale_after that is not a duration",
+        config: r#"[daemon]
+stale_after = "3 jours"
+
+[sources.un-news]
+url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
+
+[rules.minusma]
+keywords = ["Minusma", "Casques bleus"]
+notify = ["desk"]
+
+[notifiers.desk]
+type = "webhook"
+url = "http://127.0.0.1:8787/alerts"
+"#,
+        at: "2:15",
+        path: "daemon.stale_after",
+        message: "invalid duration",
+        hint: Some(r#"write it like "90s", "10m", "1h" or "7d""#),
+    },
+    Case {
         mistake: "listen = ..., not supported yet",
         config: r#"[daemon]
 interval = "10m"

@@ -785,7 +785,14 @@ async fn a_broken_source_does_not_stop_the_others() {
 #[tokio::test(flavor = "multi_thread")]
 async fn run_polls_at_the_interval_and_stops_cleanly_on_sigterm() {
     let w = World::new().await;
-    let url = w.serve("/fr/rss.xml", "un-fr.rss");
+    // The fixture's <ttl>15</ttl> would (rightly) stretch the 1 s interval.
+    let without_ttl = |name: &str| {
+        String::from_utf8(fixture(name))
+            .unwrap()
+            .replace("<ttl>15</ttl>", "")
+    };
+    w.feeds.set("/fr/rss.xml", RSS, without_ttl("un-fr.rss"));
+    let url = w.feeds.url("/fr/rss.xml");
     w.config(
         "interval = \"1s\"",
         &format!(
@@ -811,7 +818,8 @@ async fn run_polls_at_the_interval_and_stops_cleanly_on_sigterm() {
     }
     assert!(w.feeds.hits("/fr/rss.xml") >= 1, "the first poll happened");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    w.serve("/fr/rss.xml", "un-fr-plus-one.rss");
+    w.feeds
+        .set("/fr/rss.xml", RSS, without_ttl("un-fr-plus-one.rss"));
     assert!(
         w.hook.wait_for(1, Duration::from_secs(15)).await,
         "the new article was delivered"

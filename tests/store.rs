@@ -58,6 +58,8 @@ fn poll_with(keys: &[&str]) -> PollRecord {
                 }
             })
             .collect(),
+        body_hash: None,
+        hint: None,
     }
 }
 

@@ -10,6 +10,12 @@ pub const CONCURRENCY: usize = 16;
 /// `daemon.per_host`: fetches in flight to one host; small news sites block
 /// robots that open many connections.
 pub const PER_HOST: usize = 2;
+/// The least time between the starts of two requests to one host (hosts
+/// on this machine excepted): with `per_host`, what keeps vigie polite.
+pub const HOST_SPACING: Duration = Duration::from_secs(1);
+/// Consecutive failed polls after which a source counts as failing and the
+/// operator is told (once).
+pub const FAILING_AFTER: u32 = 5;
 /// `daemon.timeout`: one request, connect to last byte.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 /// `daemon.max_body`: decoded bytes of one response (15 MiB).

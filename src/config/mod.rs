@@ -68,6 +68,11 @@ pub struct Daemon {
     pub first_run: FirstRun,
     /// Articles published longer ago never alert; default: no limit.
     pub max_age: Option<Duration>,
+    /// The notifier told when a source starts failing or goes stale, and
+    /// when it recovers; default: none (the log and `status` only).
+    pub errors_to: Option<String>,
+    /// A source with no new article for this long is stale; default: never.
+    pub stale_after: Option<Duration>,
 }
 
 /// What the first successful poll of a source alerts on.
@@ -266,7 +271,21 @@ impl Validator {
             tags: HashSet::new(),
             all_tags_known: true,
         };
-        let daemon = self.daemon(daemon_raw.unwrap_or_default());
+        let daemon_raw = daemon_raw.unwrap_or_default();
+        if let Some(name) = &daemon_raw.errors_to
+            && !declared.notifiers.contains(name.get_ref())
+        {
+            let known = declared.notifiers.iter().map(String::as_str);
+            let otherwise = Some("define it as a [notifiers.NAME] table");
+            self.unknown(
+                name,
+                "daemon.errors_to",
+                "unknown notifier",
+                known,
+                otherwise,
+            );
+        }
+        let daemon = self.daemon(daemon_raw);
         let mut sources = Vec::new();
         for (name, span, value) in sources_raw {
             let path = format!("sources.{name}");
@@ -479,19 +498,11 @@ impl Validator {
                 None => PathBuf::from(defaults::STATE_FILE),
             },
         };
-        for (value, path, what) in [
-            (
-                &raw.listen,
-                "daemon.listen",
-                "the health and metrics listener",
-            ),
-            (&raw.errors_to, "daemon.errors_to", "error notification"),
-            (
-                &raw.stale_after,
-                "daemon.stale_after",
-                "stale-source detection",
-            ),
-        ] {
+        for (value, path, what) in [(
+            &raw.listen,
+            "daemon.listen",
+            "the health and metrics listener",
+        )] {
             if let Some(v) = value {
                 self.errors
                     .push(ConfigError::not_supported(v.span(), path, what));
@@ -542,6 +553,10 @@ impl Validator {
             .max_age
             .as_ref()
             .map(|v| self.duration(v, "daemon.max_age"));
+        let stale_after = raw
+            .stale_after
+            .as_ref()
+            .map(|v| self.duration(v, "daemon.stale_after"));
         if self.errors.len() > before {
             return None;
         }
@@ -555,6 +570,9 @@ impl Validator {
             max_body: max_body?,
             first_run: first_run?,
             max_age: max_age.flatten(),
+            // Checked against the notifiers once they are read.
+            errors_to: raw.errors_to.as_ref().map(|n| n.get_ref().clone()),
+            stale_after: stale_after.flatten(),
         })
     }
 

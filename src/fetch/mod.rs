@@ -4,14 +4,19 @@
 //! into UTF-8.
 
 pub mod charset;
+pub mod guard;
 
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
-use reqwest::{StatusCode, redirect};
+use reqwest::StatusCode;
+use reqwest::header::{
+    CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+    RETRY_AFTER,
+};
 use url::Url;
 
-use crate::config::{Daemon, defaults};
+use crate::config::{Config, Daemon, defaults};
+pub use guard::{Refusal, Trusted};
 
 /// Cache validators of the last successful fetch of a source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,7 +28,10 @@ pub struct Validators {
 #[derive(Debug)]
 pub enum Outcome {
     /// `304`: nothing changed since the validators were stored.
-    NotModified,
+    NotModified {
+        /// `Cache-Control: max-age` of the answer, a polling hint.
+        max_age: Option<Duration>,
+    },
     Fetched(Response),
 }
 
@@ -33,6 +41,9 @@ pub struct Response {
     pub url: Url,
     pub content_type: Option<String>,
     pub validators: Validators,
+    /// `Cache-Control: max-age`: how long the server says the document
+    /// stays fresh, a hint that may lengthen the source's interval.
+    pub max_age: Option<Duration>,
     /// Decoded (decompressed) bytes, at most `max_body`.
     pub body: Vec<u8>,
 }
@@ -47,10 +58,21 @@ pub enum FetchError {
     Connect(String),
     #[error("too many redirects (more than {0})")]
     TooManyRedirects(usize),
-    #[error("HTTP status {0}")]
-    Status(StatusCode),
+    #[error("redirect loop")]
+    RedirectLoop,
+    /// A redirect to a non-public address or a non-HTTP scheme.
+    #[error("{0}")]
+    Refused(Refusal),
+    #[error("HTTP status {status}{}", retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default())]
+    Status {
+        status: StatusCode,
+        /// The server's `Retry-After` (on `429` and `503`).
+        retry_after: Option<Duration>,
+    },
     #[error("body larger than {0} bytes (max_body)")]
     TooLarge(u64),
+    #[error("truncated body: the connection closed before the announced end ({0})")]
+    Truncated(String),
     #[error("error reading the body: {0}")]
     Body(String),
     #[error("request failed: {0}")]
@@ -64,10 +86,21 @@ impl FetchError {
             FetchError::Timeout(_) => "timeout",
             FetchError::Connect(_) => "connect",
             FetchError::TooManyRedirects(_) => "redirects",
-            FetchError::Status(_) => "status",
+            FetchError::RedirectLoop => "redirect_loop",
+            FetchError::Refused(_) => "refused",
+            FetchError::Status { .. } => "status",
             FetchError::TooLarge(_) => "too_large",
+            FetchError::Truncated(_) => "truncated",
             FetchError::Body(_) => "body",
             FetchError::Other(_) => "other",
+        }
+    }
+
+    /// How long the server asked us to wait, when it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }
@@ -81,12 +114,26 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(daemon: &Daemon) -> Result<Fetcher, FetchError> {
+    /// The fetcher of `config`: the hosts its sources name are trusted
+    /// (see [`guard`]).
+    pub fn for_config(config: &Config) -> Result<Fetcher, FetchError> {
+        Fetcher::new(
+            &config.daemon,
+            Trusted::new(config.sources.iter().map(|s| &s.url)),
+        )
+    }
+
+    /// A fetcher trusting `trusted` hosts to be on private addresses.
+    pub fn new(daemon: &Daemon, trusted: Trusted) -> Result<Fetcher, FetchError> {
         let client = reqwest::Client::builder()
             .user_agent(daemon.user_agent.clone())
             .timeout(daemon.timeout)
             .connect_timeout(daemon.timeout.min(Duration::from_secs(10)))
-            .redirect(redirect::Policy::limited(defaults::MAX_REDIRECTS))
+            .redirect(guard::redirect_policy(
+                defaults::MAX_REDIRECTS,
+                trusted.clone(),
+            ))
+            .dns_resolver(guard::GuardedResolver { trusted })
             .build()
             .map_err(|e| FetchError::Other(e.without_url().to_string()))?;
         Ok(Fetcher {
@@ -96,7 +143,18 @@ impl Fetcher {
         })
     }
 
+    /// One conditional GET, bounded by `timeout` from the first byte sent to
+    /// the last byte read, whatever the server does.
     pub async fn get(&self, url: &Url, validators: &Validators) -> Result<Outcome, FetchError> {
+        // reqwest's own timeout covers the body too; this one also bounds
+        // what happens around it (resolver, redirects), as a last resort.
+        match tokio::time::timeout(self.timeout, self.get_inner(url, validators)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout(self.timeout)),
+        }
+    }
+
+    async fn get_inner(&self, url: &Url, validators: &Validators) -> Result<Outcome, FetchError> {
         let mut request = self.client.get(url.clone()).header(
             reqwest::header::ACCEPT,
             "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, \
@@ -110,11 +168,26 @@ impl Fetcher {
         }
         let mut response = request.send().await.map_err(|e| self.classify(e))?;
         let status = response.status();
+        let max_age = cache_max_age(response.headers());
         if status == StatusCode::NOT_MODIFIED {
-            return Ok(Outcome::NotModified);
+            return Ok(Outcome::NotModified { max_age });
+        }
+        if status.is_redirection()
+            && let Some(refusal) = unfollowed_redirect(response.url(), response.headers())
+        {
+            return Err(FetchError::Refused(refusal));
         }
         if !status.is_success() {
-            return Err(FetchError::Status(status));
+            let retry_after = (status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::SERVICE_UNAVAILABLE)
+                .then(|| response.headers().get(RETRY_AFTER))
+                .flatten()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| crate::schedule::retry_after(v, chrono::Utc::now()));
+            return Err(FetchError::Status {
+                status,
+                retry_after,
+            });
         }
         let header = |name| {
             response
@@ -153,12 +226,20 @@ impl Fetcher {
             url: final_url,
             content_type,
             validators,
+            max_age,
             body,
         }))
     }
 
     fn classify(&self, e: reqwest::Error) -> FetchError {
         let e = e.without_url();
+        if let Some(refusal) = find_refusal(&e) {
+            return match refusal {
+                Refusal::Loop => FetchError::RedirectLoop,
+                Refusal::TooMany(n) => FetchError::TooManyRedirects(n),
+                other => FetchError::Refused(other),
+            };
+        }
         if e.is_timeout() {
             FetchError::Timeout(self.timeout)
         } else if e.is_redirect() {
@@ -166,11 +247,59 @@ impl Fetcher {
         } else if e.is_connect() {
             FetchError::Connect(root_cause(&e))
         } else if e.is_body() || e.is_decode() {
-            FetchError::Body(root_cause(&e))
+            let cause = root_cause(&e);
+            // hyper's words for a connection closed before Content-Length
+            // or the last chunk.
+            if cause.contains("before message length reached")
+                || cause.contains("incomplete")
+                || cause.contains("unexpected EOF")
+            {
+                FetchError::Truncated(cause)
+            } else {
+                FetchError::Body(cause)
+            }
         } else {
             FetchError::Other(error_chain(&e))
         }
     }
+}
+
+/// The guard's refusal, wherever reqwest and hyper wrapped it.
+fn find_refusal(e: &(dyn std::error::Error + 'static)) -> Option<Refusal> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(refusal) = c.downcast_ref::<Refusal>() {
+            return Some(refusal.clone());
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// A redirect reqwest did not follow because its target is not HTTP
+/// (`file:`, `ftp:`, `javascript:`): named as refused, not as a bare 3xx.
+fn unfollowed_redirect(base: &Url, headers: &HeaderMap) -> Option<Refusal> {
+    let location = headers.get(reqwest::header::LOCATION)?.to_str().ok()?;
+    let target = base.join(location).ok()?;
+    (!matches!(target.scheme(), "http" | "https")).then(|| Refusal::Scheme(target.scheme().into()))
+}
+
+/// `Cache-Control: max-age=N` (`s-maxage` is for shared caches, and
+/// `no-cache`/`no-store` give no hint).
+fn cache_max_age(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|directive| {
+            let (name, value) = directive.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("max-age")
+                .then(|| value.trim().trim_matches('"').parse::<u64>().ok())
+                .flatten()
+                .map(Duration::from_secs)
+        })
 }
 
 /// The innermost cause: "failed to lookup address information: Name or

@@ -90,15 +90,9 @@ pub fn classify(status: StatusCode, retry_after: Option<Duration>) -> SendError 
     e
 }
 
-/// `Retry-After`: delay-seconds or an HTTP date.
+/// `Retry-After`: delay-seconds or an HTTP date (see [`crate::schedule::retry_after`]).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let wait = date.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(wait.to_std().unwrap_or_default())
+    crate::schedule::retry_after(value, chrono::Utc::now())
 }
 
 #[cfg(test)]

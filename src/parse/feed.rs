@@ -17,6 +17,9 @@ pub fn parse(
     base: &Url,
     timezone: Option<Tz>,
 ) -> Result<Document, ParseError> {
+    if let Some(what) = binary_kind(bytes, content_type) {
+        return Err(ParseError::NotAFeed(format!("the server sent {what}")));
+    }
     let (text, _) = charset::decode(bytes, content_type);
     let text = declare_utf8(&text);
     // RSS 0.90 is RSS 1.0's structure under another namespace, which
@@ -144,6 +147,11 @@ fn convert(feed: model::Feed, base: &Url) -> Document {
     Document {
         title: feed.title.map(|t| t.content),
         language: feed.language,
+        // RSS <ttl> is in minutes.
+        ttl: feed
+            .ttl
+            .filter(|m| *m > 0)
+            .map(|m| std::time::Duration::from_secs(u64::from(m) * 60)),
         entries,
     }
 }
@@ -214,6 +222,32 @@ fn utf8_declaration(decl: &str) -> String {
         Some(attribute) => decl.replacen(attribute, "encoding=\"UTF-8\"", 1),
         None => "<?xml version=\"1.0\" encoding=\"UTF-8\"?>".to_string(),
     }
+}
+
+/// An image, a PDF or an archive where a feed was expected, by its magic
+/// bytes or its declared type: named, never decoded as text.
+fn binary_kind(bytes: &[u8], content_type: Option<&str>) -> Option<String> {
+    const MAGIC: &[(&[u8], &str)] = &[
+        (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+        (b"\xff\xd8\xff", "a JPEG image"),
+        (b"GIF87a", "a GIF image"),
+        (b"GIF89a", "a GIF image"),
+        (b"%PDF-", "a PDF document"),
+        (b"PK\x03\x04", "a ZIP archive"),
+        (b"\x1f\x8b", "gzip-compressed data"),
+    ];
+    if let Some((_, what)) = MAGIC.iter().find(|(magic, _)| bytes.starts_with(magic)) {
+        return Some((*what).to_string());
+    }
+    if bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        return Some("a WebP image".into());
+    }
+    let mime = content_type?.split(';').next()?.trim().to_ascii_lowercase();
+    let binary = ["image/", "audio/", "video/", "font/"]
+        .iter()
+        .any(|p| mime.starts_with(p))
+        && mime != "image/svg+xml";
+    binary.then(|| format!("content of type {mime}"))
 }
 
 fn looks_like_html(text: &str) -> bool {

@@ -28,6 +28,9 @@ pub struct Entry {
 pub struct Document {
     pub title: Option<String>,
     pub language: Option<String>,
+    /// RSS `<ttl>`: how long the feed says it may be cached, a hint that
+    /// may lengthen the source's interval.
+    pub ttl: Option<std::time::Duration>,
     pub entries: Vec<Entry>,
 }
 

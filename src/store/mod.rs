@@ -6,6 +6,7 @@
 pub mod sqlite;
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -34,8 +35,54 @@ pub struct SourceState {
     pub last_success: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub last_error_kind: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Consecutive failed polls (0 after a success).
     pub failures: u32,
+    /// New articles recorded since the source was first polled.
     pub items_seen: u64,
+    /// SHA-256 (hex) of the last body read.
+    pub body_hash: Option<String>,
+    /// The feed's own polling hint (`<ttl>`, `Cache-Control: max-age`).
+    pub hint: Option<Duration>,
+    pub last_poll: Option<DateTime<Utc>>,
+    pub next_poll: Option<DateTime<Utc>>,
+    pub first_success: Option<DateTime<Utc>>,
+    /// The last poll that found a new article.
+    pub last_new: Option<DateTime<Utc>>,
+    /// What the operator was last told.
+    pub health: Health,
+    pub health_since: Option<DateTime<Utc>>,
+}
+
+/// A source's health as signalled to the operator (see [`crate::health`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    #[default]
+    Ok,
+    /// `FAILING_AFTER` consecutive failures or more.
+    Failing,
+    /// No new article for `stale_after`.
+    Stale,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Failing => "failing",
+            Health::Stale => "stale",
+        }
+    }
+
+    /// The stored name; anything unknown reads as `Ok`.
+    pub fn from_name(name: &str) -> Health {
+        match name {
+            "failing" => Health::Failing,
+            "stale" => Health::Stale,
+            _ => Health::Ok,
+        }
+    }
 }
 
 /// Everything one successful poll writes, in one transaction.
@@ -45,6 +92,10 @@ pub struct PollRecord {
     pub at: DateTime<Utc>,
     pub validators: Validators,
     pub articles: Vec<NewArticle>,
+    /// SHA-256 (hex) of the body, so the next identical one is skipped.
+    pub body_hash: Option<String>,
+    /// The feed's polling hint, if it gave one.
+    pub hint: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,8 +152,33 @@ pub trait Store: Send + Sync {
     /// new validators, all or nothing. An article whose main key another
     /// writer recorded meanwhile is skipped with its alerts.
     async fn record_poll(&self, poll: &PollRecord) -> Result<PollOutcome, StoreError>;
-    /// A `304`: the source is healthy and nothing else changes.
-    async fn record_not_modified(&self, source: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// A `304`, or a `200` byte-identical to the last one: the source is
+    /// healthy and its articles are unchanged. New `validators` (a `200`
+    /// may bring a new `ETag`) and a new `hint` replace the stored ones
+    /// when given.
+    async fn record_not_modified(
+        &self,
+        source: &str,
+        at: DateTime<Utc>,
+        validators: Option<&Validators>,
+        hint: Option<Duration>,
+    ) -> Result<(), StoreError>;
+    /// When the scheduler means to poll `source` next.
+    async fn set_next_poll(&self, source: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Moves `source` from health `from` to `to` and records `signal` (an
+    /// alert for the operator, with its deliveries), all or nothing. False,
+    /// and nothing written, when the stored health is no longer `from`
+    /// (another process signalled it first).
+    async fn set_health(
+        &self,
+        source: &str,
+        from: Health,
+        to: Health,
+        at: DateTime<Utc>,
+        signal: Option<&NewAlert>,
+    ) -> Result<bool, StoreError>;
+    /// Every source ever polled, by name.
+    async fn sources(&self) -> Result<Vec<(String, SourceState)>, StoreError>;
     /// Returns the number of consecutive failures, this one included.
     async fn record_failure(
         &self,

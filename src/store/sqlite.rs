@@ -15,7 +15,8 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    OutboxCounts, PendingDelivery, PollOutcome, PollRecord, SourceState, Store, StoreError,
+    Health, NewAlert, OutboxCounts, PendingDelivery, PollOutcome, PollRecord, SourceState, Store,
+    StoreError,
 };
 use crate::fetch::Validators;
 
@@ -80,27 +81,115 @@ impl SqliteStore {
     }
 }
 
+/// The columns [`source_state`] reads, in its order (a macro, so queries
+/// stay static strings).
+macro_rules! source_columns {
+    () => {
+        "etag, last_modified, last_success, last_error, last_error_kind, last_error_at,
+         failures, items_seen, body_hash, hint_secs, last_poll_at, next_poll_at, first_success_at,
+         last_new_at, health, health_since"
+    };
+}
+const SOURCE_COLUMN_COUNT: usize = 16;
+
+fn source_state(r: &sqlx::sqlite::SqliteRow) -> SourceState {
+    let time = |i: usize| r.get::<Option<i64>, _>(i).and_then(from_ms);
+    SourceState {
+        validators: Validators {
+            etag: r.get(0),
+            last_modified: r.get(1),
+        },
+        last_success: time(2),
+        last_error: r.get(3),
+        last_error_kind: r.get(4),
+        last_error_at: time(5),
+        failures: r.get::<i64, _>(6).try_into().unwrap_or(u32::MAX),
+        items_seen: r.get::<i64, _>(7).try_into().unwrap_or(0),
+        body_hash: r.get(8),
+        hint: r
+            .get::<Option<i64>, _>(9)
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs),
+        last_poll: time(10),
+        next_poll: time(11),
+        first_success: time(12),
+        last_new: time(13),
+        health: Health::from_name(r.get::<&str, _>(14)),
+        health_since: time(15),
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// One alert and its deliveries, inside a recording transaction: returns
+/// how many alerts (0 or 1) and deliveries were new.
+async fn insert_alert(
+    tx: &mut sqlx::SqliteConnection,
+    source: &str,
+    new: &NewAlert,
+    at: i64,
+) -> Result<(usize, usize), StoreError> {
+    let payload = serde_json::to_string(&new.alert)?;
+    let alert_id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO alerts (rule, source, article_key, payload, detected_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(&new.alert.rule)
+    .bind(source)
+    .bind(&new.alert.article.key)
+    .bind(payload)
+    .bind(ms(new.alert.detected_at))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(alert_id) = alert_id else {
+        return Ok((0, 0));
+    };
+    let mut deliveries = 0;
+    for (id, notifier) in &new.deliveries {
+        deliveries += sqlx::query(
+            "INSERT INTO deliveries (id, alert_id, notifier, state, next_attempt_at, created_at)
+             VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(alert_id)
+        .bind(notifier)
+        .bind(at)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected() as usize;
+    }
+    Ok((1, deliveries))
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
-        let row = sqlx::query(
-            "SELECT etag, last_modified, last_success, last_error, last_error_kind, failures, items_seen
-             FROM sources WHERE name = ?",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            source_columns!(),
+            " FROM sources WHERE name = ?"
+        ))
         .bind(source)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| SourceState {
-            validators: Validators {
-                etag: r.get(0),
-                last_modified: r.get(1),
-            },
-            last_success: r.get::<Option<i64>, _>(2).and_then(from_ms),
-            last_error: r.get(3),
-            last_error_kind: r.get(4),
-            failures: r.get::<i64, _>(5).try_into().unwrap_or(u32::MAX),
-            items_seen: r.get::<i64, _>(6).try_into().unwrap_or(0),
-        }))
+        Ok(row.map(|r| source_state(&r)))
+    }
+
+    async fn sources(&self) -> Result<Vec<(String, SourceState)>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            source_columns!(),
+            ", name FROM sources ORDER BY name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<String, _>(SOURCE_COLUMN_COUNT), source_state(r)))
+            .collect())
     }
 
     async fn known_keys(
@@ -149,61 +238,101 @@ impl Store for SqliteStore {
             }
             outcome.articles += 1;
             for new in &article.alerts {
-                let payload = serde_json::to_string(&new.alert)?;
-                let alert_id: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO alerts (rule, source, article_key, payload, detected_at) VALUES (?, ?, ?, ?, ?)
-                     ON CONFLICT DO NOTHING RETURNING id",
-                )
-                .bind(&new.alert.rule)
-                .bind(&poll.source)
-                .bind(&new.alert.article.key)
-                .bind(payload)
-                .bind(ms(new.alert.detected_at))
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(alert_id) = alert_id else { continue };
-                outcome.alerts += 1;
-                for (id, notifier) in &new.deliveries {
-                    outcome.deliveries += sqlx::query(
-                        "INSERT INTO deliveries (id, alert_id, notifier, state, next_attempt_at, created_at)
-                         VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(id)
-                    .bind(alert_id)
-                    .bind(notifier)
-                    .bind(at)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected() as usize;
-                }
+                let (alerts, deliveries) = insert_alert(&mut tx, &poll.source, new, at).await?;
+                outcome.alerts += alerts;
+                outcome.deliveries += deliveries;
             }
         }
         sqlx::query(
-            "INSERT INTO sources (name, etag, last_modified, last_success, failures, items_seen)
-             VALUES (?, ?, ?, ?, 0, ?)
+            "INSERT INTO sources (name, etag, last_modified, last_success, failures, items_seen,
+                 body_hash, hint_secs, last_poll_at, first_success_at, last_new_at)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?4, ?4, CASE WHEN ?5 > 0 THEN ?4 END)
              ON CONFLICT (name) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,
                  last_success = excluded.last_success, failures = 0,
-                 items_seen = sources.items_seen + excluded.items_seen",
+                 items_seen = sources.items_seen + excluded.items_seen,
+                 body_hash = excluded.body_hash, hint_secs = excluded.hint_secs,
+                 last_poll_at = excluded.last_poll_at,
+                 first_success_at = COALESCE(sources.first_success_at, excluded.first_success_at),
+                 last_new_at = COALESCE(excluded.last_new_at, sources.last_new_at)",
         )
         .bind(&poll.source)
         .bind(&poll.validators.etag)
         .bind(&poll.validators.last_modified)
         .bind(at)
         .bind(outcome.articles as i64)
+        .bind(&poll.body_hash)
+        .bind(poll.hint.map(secs))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(outcome)
     }
 
-    async fn record_not_modified(&self, source: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sources SET last_success = ?, failures = 0 WHERE name = ?")
-            .bind(ms(at))
-            .bind(source)
-            .execute(&self.pool)
-            .await?;
+    async fn record_not_modified(
+        &self,
+        source: &str,
+        at: DateTime<Utc>,
+        validators: Option<&Validators>,
+        hint: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sources SET last_success = ?1, last_poll_at = ?1, failures = 0,
+                 first_success_at = COALESCE(first_success_at, ?1),
+                 etag = CASE WHEN ?2 THEN ?3 ELSE etag END,
+                 last_modified = CASE WHEN ?2 THEN ?4 ELSE last_modified END,
+                 hint_secs = COALESCE(?5, hint_secs)
+             WHERE name = ?6",
+        )
+        .bind(ms(at))
+        .bind(validators.is_some())
+        .bind(validators.and_then(|v| v.etag.as_deref()))
+        .bind(validators.and_then(|v| v.last_modified.as_deref()))
+        .bind(hint.map(secs))
+        .bind(source)
+        .execute(&self.pool)
+        .await?;
         Ok(())
+    }
+
+    async fn set_next_poll(&self, source: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sources (name, next_poll_at) VALUES (?, ?)
+             ON CONFLICT (name) DO UPDATE SET next_poll_at = excluded.next_poll_at",
+        )
+        .bind(source)
+        .bind(ms(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_health(
+        &self,
+        source: &str,
+        from: Health,
+        to: Health,
+        at: DateTime<Utc>,
+        signal: Option<&NewAlert>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let changed = sqlx::query(
+            "UPDATE sources SET health = ?, health_since = ? WHERE name = ? AND health = ?",
+        )
+        .bind(to.as_str())
+        .bind(ms(at))
+        .bind(source)
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(false);
+        }
+        if let Some(signal) = signal {
+            insert_alert(&mut tx, source, signal, ms(at)).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn record_failure(
@@ -214,10 +343,11 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
         let failures: i64 = sqlx::query_scalar(
-            "INSERT INTO sources (name, last_error, last_error_kind, last_error_at, failures) VALUES (?, ?, ?, ?, 1)
+            "INSERT INTO sources (name, last_error, last_error_kind, last_error_at, last_poll_at, failures)
+             VALUES (?1, ?2, ?3, ?4, ?4, 1)
              ON CONFLICT (name) DO UPDATE SET last_error = excluded.last_error,
                  last_error_kind = excluded.last_error_kind, last_error_at = excluded.last_error_at,
-                 failures = sources.failures + 1
+                 last_poll_at = excluded.last_poll_at, failures = sources.failures + 1
              RETURNING failures",
         )
         .bind(source)

@@ -10,11 +10,14 @@
 //! Each integration test uses only a part of this module.
 #![allow(dead_code)]
 
+pub mod hazard;
 pub mod http;
 pub mod smtp;
 pub mod webhook;
 
 // Re-exports a given test does not use would otherwise warn.
+#[allow(unused_imports)]
+pub use self::hazard::HazardServer;
 #[allow(unused_imports)]
 pub use self::http::FeedServer;
 #[allow(unused_imports)]
