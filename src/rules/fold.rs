@@ -217,6 +217,95 @@ fn is_ignorable(c: char) -> bool {
     )
 }
 
+/// What folding does to a common non-ASCII char, worked out once by the
+/// full path: French and other Latin-script letters (`é`, `ç`, `œ`) and
+/// the punctuation and spaces of French typography (`’`, `«`, NBSP).
+#[derive(Debug, Clone, Copy)]
+enum Quick {
+    /// Ends the word, as a space does.
+    Separator,
+    /// These letters (up to three, `\0` after the last), as the full path
+    /// gives them (NFC).
+    Letters([char; 3]),
+    /// Not in the table, or not a plain letter or separator (`¼`, soft
+    /// hyphen): the full path.
+    Slow,
+}
+
+/// The chars the table covers: Latin-1 Supplement and Latin Extended-A.
+const QUICK_LATIN: std::ops::RangeInclusive<char> = '\u{A0}'..='\u{17F}';
+
+fn quick_fold(c: char, opts: FoldOptions) -> Quick {
+    // General Punctuation (dashes, quotes, spaces, `…`): all separators
+    // but the invisible joiners.
+    if ('\u{2000}'..='\u{206F}').contains(&c) {
+        return if is_ignorable(c) {
+            Quick::Slow
+        } else {
+            Quick::Separator
+        };
+    }
+    if !QUICK_LATIN.contains(&c) {
+        return Quick::Slow;
+    }
+    static TABLES: std::sync::OnceLock<[Vec<Quick>; 4]> = std::sync::OnceLock::new();
+    let tables = TABLES.get_or_init(|| {
+        [(false, false), (true, false), (false, true), (true, true)].map(|(case, accent)| {
+            let opts = FoldOptions {
+                case_sensitive: case,
+                accent_sensitive: accent,
+                stem: None,
+            };
+            QUICK_LATIN.map(|c| quick_entry(c, opts)).collect()
+        })
+    });
+    let table = usize::from(opts.case_sensitive) | usize::from(opts.accent_sensitive) << 1;
+    let index = c as usize - *QUICK_LATIN.start() as usize;
+    tables[table].get(index).copied().unwrap_or(Quick::Slow)
+}
+
+/// One table entry, from the full path on the char alone.
+fn quick_entry(c: char, opts: FoldOptions) -> Quick {
+    if is_ignorable(c) || is_apostrophe(c) {
+        return Quick::Slow;
+    }
+    let mut builder = Builder {
+        opts,
+        out: Folded::default(),
+        open: None,
+        needs_nfc: false,
+        decomposed: Vec::new(),
+        stemmer: None,
+    };
+    // Between two letters, so that a char that would end or split a word
+    // (`ŉ` is an apostrophe and `n`, `Ŀ` an `L` and a middle dot) shows it.
+    let len = c.len_utf8();
+    builder.out.joined.push(' ');
+    builder.push('x', 0, 1);
+    builder.slow_feed(c, 1, 1 + len);
+    builder.push('y', 1 + len, 2 + len);
+    let folded = builder.finish();
+    let whole = folded.len() == 1 && folded.span(0) == (0..2 + len);
+    if !whole {
+        let apart = folded.len() == 2 && folded.word(0) == "x" && folded.word(1) == "y";
+        return if apart { Quick::Separator } else { Quick::Slow };
+    }
+    let word = folded.word(0);
+    let inner = word
+        .strip_prefix('x')
+        .and_then(|w| w.strip_suffix('y'))
+        .unwrap_or_default();
+    let mut letters = ['\0'; 3];
+    let mut chars = inner.chars();
+    for slot in &mut letters {
+        *slot = chars.next().unwrap_or('\0');
+    }
+    if chars.next().is_some() || letters[0] == '\0' {
+        return Quick::Slow;
+    }
+    Quick::Letters(letters)
+}
+
 struct Builder {
     opts: FoldOptions,
     out: Folded,
@@ -237,8 +326,9 @@ impl Builder {
             opts,
             out: Folded {
                 joined,
-                starts: Vec::new(),
-                spans: Vec::new(),
+                // News text averages a word every six or seven bytes.
+                starts: Vec::with_capacity(capacity / 6),
+                spans: Vec::with_capacity(capacity / 6),
             },
             open: None,
             needs_nfc: false,
@@ -263,6 +353,24 @@ impl Builder {
             }
             return;
         }
+        match quick_fold(c, self.opts) {
+            Quick::Separator => {
+                self.close();
+                return;
+            }
+            Quick::Letters(letters) => {
+                for &l in letters.iter().take_while(|&&l| l != '\0') {
+                    self.push(l, at, end);
+                }
+                return;
+            }
+            Quick::Slow => {}
+        }
+        self.slow_feed(c, at, end);
+    }
+
+    /// The full path: NFKD, then each decomposed char on its own.
+    fn slow_feed(&mut self, c: char, at: usize, end: usize) {
         let mut decomposed = std::mem::take(&mut self.decomposed);
         decomposed.clear();
         decompose_compatible(c, |d| decomposed.push(d));
@@ -321,14 +429,12 @@ impl Builder {
                 self.open = Some(at..end);
             }
         }
-        // One pass, no library call: runs are words, a few bytes long.
-        self.out.joined.reserve(run.len());
-        if self.opts.case_sensitive {
-            self.out.joined.push_str(run);
-        } else {
-            self.out
-                .joined
-                .extend(run.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        let from = self.out.joined.len();
+        self.out.joined.push_str(run);
+        if !self.opts.case_sensitive
+            && let Some(added) = self.out.joined.get_mut(from..)
+        {
+            added.make_ascii_lowercase();
         }
     }
 
@@ -547,6 +653,43 @@ mod tests {
                         std::slice::from_ref(&word),
                         "{input:?} with {opts:?}"
                     );
+                }
+            }
+        }
+    }
+
+    /// `Folded::new` with every non-ASCII char through the full path.
+    fn slow_folded(text: &str, opts: FoldOptions) -> Folded {
+        let mut builder = Builder::new(text.len(), opts);
+        for (at, c) in text.char_indices() {
+            if c.is_ascii() {
+                builder.feed(c, at);
+            } else {
+                builder.slow_feed(c, at, at + c.len_utf8());
+            }
+        }
+        builder.finish()
+    }
+
+    #[test]
+    fn the_quick_table_agrees_with_the_full_path() {
+        let chars = QUICK_LATIN.chain('\u{2000}'..='\u{206F}');
+        for c in chars {
+            for opts in ALL_OPTIONS {
+                for text in [
+                    format!("a{c}b"),
+                    format!("{c}b"),
+                    format!("a{c}"),
+                    format!("{c}{c}"),
+                ] {
+                    let (quick, slow) = (Folded::new(&text, opts), slow_folded(&text, opts));
+                    assert_eq!(
+                        quick.joined(),
+                        slow.joined(),
+                        "{c:?} ({:X}) in {text:?}",
+                        c as u32
+                    );
+                    assert_eq!(quick.spans, slow.spans, "{c:?} in {text:?}");
                 }
             }
         }

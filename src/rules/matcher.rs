@@ -339,6 +339,74 @@ enum Kind {
     },
 }
 
+/// Lists of pattern ids in one allocation, for lookups by word id that
+/// stay in cache.
+#[derive(Debug, Default)]
+struct Csr {
+    /// `items[starts[i]..starts[i + 1]]` is list `i`.
+    starts: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl Csr {
+    fn new(lists: Vec<Vec<u32>>) -> Csr {
+        let mut starts = Vec::with_capacity(lists.len() + 1);
+        let mut items = Vec::new();
+        starts.push(0);
+        for list in lists {
+            items.extend(list);
+            starts.push(items.len() as u32);
+        }
+        Csr { starts, items }
+    }
+
+    fn get(&self, i: usize) -> Option<&[u32]> {
+        let (&from, &to) = (self.starts.get(i)?, self.starts.get(i + 1)?);
+        self.items.get(from as usize..to as usize)
+    }
+}
+
+/// What a word starting with a given prefix may mean.
+#[derive(Debug, Clone, Copy)]
+enum PrefixUse {
+    /// The pattern (`retrait*`) is found.
+    Pattern(usize),
+    /// The regex (`/mali(en|enne)s?/`, whose matches start with `mali`) is
+    /// worth running over the field.
+    Regex(usize),
+}
+
+/// The literal starts of every match of a regex, cut at the first word;
+/// `None` when some match could start otherwise, or with less than two
+/// letters (then the regex runs over every field, in the `RegexSet`).
+fn regex_prefixes(pattern: &str, case_sensitive: bool) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let mut extractor = Extractor::new();
+    extractor.kind(ExtractKind::Prefix).limit_total(64);
+    let seq = extractor.extract(&hir);
+    let literals = seq.literals()?;
+    if literals.is_empty() {
+        return None;
+    }
+    let mut prefixes = Vec::with_capacity(literals.len());
+    for literal in literals {
+        let text = std::str::from_utf8(literal.as_bytes()).ok()?;
+        let first = text.split(' ').next().unwrap_or_default();
+        if first.chars().count() < 2 {
+            return None;
+        }
+        prefixes.push(if case_sensitive {
+            first.to_string()
+        } else {
+            first.to_lowercase()
+        });
+    }
+    prefixes.sort();
+    prefixes.dedup();
+    Some(prefixes)
+}
+
 /// Every term folded with one [`FoldOptions`]: one dictionary of words, one
 /// regex set.
 ///
@@ -352,9 +420,10 @@ struct Group {
     opts: FoldOptions,
     vocabulary: Vocabulary,
     /// For each word id, the patterns whose first exact word it is.
-    by_first: Vec<Vec<usize>>,
-    /// Single-word prefix patterns, by their prefix.
-    by_prefix: WordMap<Vec<usize>>,
+    by_first: Csr,
+    /// Single-word prefix patterns, and regexes whose matches must start
+    /// with a known prefix, by that prefix.
+    by_prefix: WordMap<Vec<PrefixUse>>,
     /// The distinct byte lengths of the keys of `by_prefix`, ascending.
     prefix_lengths: Vec<usize>,
     /// A bit for each first two bytes of a key of `by_prefix`: most words
@@ -363,7 +432,10 @@ struct Group {
     /// Indexed by pattern id.
     patterns: Vec<Pattern>,
     regexes: Vec<Regex>,
+    /// The regexes with no usable prefix, all run over every field at once.
     regex_set: Option<RegexSet>,
+    /// For each member of `regex_set`, its index in `regexes`.
+    set_members: Vec<usize>,
     /// For each regex, the rules it triggers.
     regex_rules: Vec<Vec<usize>>,
     /// The text fields some term of the group looks at.
@@ -430,13 +502,30 @@ impl GroupBuilder {
     }
 
     fn build(self) -> Result<Group, RuleError> {
-        let mut by_first = vec![Vec::new(); self.vocabulary.len()];
-        let mut by_prefix: WordMap<Vec<usize>> = WordMap::default();
+        let mut by_first_lists = vec![Vec::new(); self.vocabulary.len()];
+        let mut by_prefix: WordMap<Vec<PrefixUse>> = WordMap::default();
         for (id, p) in self.patterns.iter().enumerate() {
             match (p.exact.first(), &p.prefix) {
-                (Some(&first), _) => by_first[first as usize].push(id),
-                (None, Some(prefix)) => by_prefix.entry(prefix.clone()).or_default().push(id),
+                (Some(&first), _) => by_first_lists[first as usize].push(id as u32),
+                (None, Some(prefix)) => by_prefix
+                    .entry(prefix.clone())
+                    .or_default()
+                    .push(PrefixUse::Pattern(id)),
                 (None, None) => {}
+            }
+        }
+        let mut set_members = Vec::new();
+        for (index, source) in self.regex_sources.iter().enumerate() {
+            match regex_prefixes(source, self.opts.case_sensitive) {
+                Some(prefixes) => {
+                    for prefix in prefixes {
+                        by_prefix
+                            .entry(prefix.into())
+                            .or_default()
+                            .push(PrefixUse::Regex(index));
+                    }
+                }
+                None => set_members.push(index),
             }
         }
         let mut prefix_starts = vec![0u64; 1 << 10];
@@ -448,10 +537,10 @@ impl GroupBuilder {
         let mut prefix_lengths: Vec<usize> = by_prefix.keys().map(|k| k.len()).collect();
         prefix_lengths.sort_unstable();
         prefix_lengths.dedup();
-        let regex_set = if self.regexes.is_empty() {
+        let regex_set = if set_members.is_empty() {
             None
         } else {
-            let sources = self.regexes.iter().map(Regex::as_str);
+            let sources = set_members.iter().map(|&i| self.regexes[i].as_str());
             Some(
                 regex::RegexSetBuilder::new(sources)
                     .case_insensitive(!self.opts.case_sensitive)
@@ -464,13 +553,14 @@ impl GroupBuilder {
         Ok(Group {
             opts: self.opts,
             vocabulary: self.vocabulary,
-            by_first,
+            by_first: Csr::new(by_first_lists),
             by_prefix,
             prefix_lengths,
             prefix_starts,
             patterns: self.patterns,
             regexes: self.regexes,
             regex_set,
+            set_members,
             regex_rules: self.regex_rules,
             fields: self.fields,
         })
@@ -1221,9 +1311,26 @@ impl IdHasher {
 /// (never seen, but possible) keep working through `collided`.
 #[derive(Debug, Default)]
 struct Vocabulary {
-    by_hash: HashMap<u64, u32, std::hash::BuildHasherDefault<PassHasher>>,
+    by_hash: HashMap<u64, Slot, std::hash::BuildHasherDefault<PassHasher>>,
     words: Vec<Box<str>>,
     collided: WordMap<u32>,
+}
+
+/// A word's id, with its first 16 bytes and its length kept in the table
+/// itself: most words are checked without reading the word elsewhere.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    id: u32,
+    len: u32,
+    head: u128,
+}
+
+/// The first 16 bytes of a word, zero-padded.
+fn head(word: &[u8]) -> u128 {
+    let mut buf = [0u8; 16];
+    let n = word.len().min(16);
+    buf[..n].copy_from_slice(&word[..n]);
+    u128::from_le_bytes(buf)
 }
 
 impl Vocabulary {
@@ -1237,9 +1344,14 @@ impl Vocabulary {
         }
         let id = self.words.len() as u32;
         self.words.push(word.into());
+        let slot = Slot {
+            id,
+            len: word.len() as u32,
+            head: head(word.as_bytes()),
+        };
         match self.by_hash.entry(word_hash(word)) {
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(id);
+                e.insert(slot);
             }
             std::collections::hash_map::Entry::Occupied(_) => {
                 self.collided.insert(word.into(), id);
@@ -1249,10 +1361,13 @@ impl Vocabulary {
     }
 
     fn get(&self, word: &str) -> Option<u32> {
-        if let Some(&id) = self.by_hash.get(&word_hash(word))
-            && same_word(&self.words[id as usize], word)
+        let bytes = word.as_bytes();
+        if let Some(slot) = self.by_hash.get(&word_hash(word))
+            && slot.len as usize == bytes.len()
+            && slot.head == head(bytes)
+            && (bytes.len() <= 16 || *self.words[slot.id as usize] == *word)
         {
-            return Some(id);
+            return Some(slot.id);
         }
         if self.collided.is_empty() {
             None
@@ -1267,23 +1382,6 @@ fn word_hash(word: &str) -> u64 {
     let mut h = IdHasher::default();
     h.write(word.as_bytes());
     h.finish()
-}
-
-/// `a == b`, with words of up to 16 bytes compared as two integers.
-fn same_word(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    if a.len() > 16 {
-        return a == b;
-    }
-    let load = |s: &[u8]| {
-        let mut buf = [0u8; 16];
-        buf[..s.len()].copy_from_slice(s);
-        u128::from_le_bytes(buf)
-    };
-    load(a) == load(b)
 }
 
 /// For keys that are already hashes.
@@ -1458,12 +1556,37 @@ fn min_window(lists: &[&[u32]]) -> Option<(u32, u32)> {
     }
 }
 
+thread_local! {
+    /// Zeroed `found` buffers, so that an article does not clear one as
+    /// long as the number of patterns: a scan zeroes what it set.
+    static FOUND: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Drop for GroupScan {
+    fn drop(&mut self) {
+        // Every pattern marked in `found` has an entry in `hits`.
+        for &p in self.hits.keys() {
+            if let Some(mark) = self.found.get_mut(p) {
+                *mark = 0;
+            }
+        }
+        let found = std::mem::take(&mut self.found);
+        FOUND.with_borrow_mut(|pool| {
+            if pool.len() < 8 {
+                pool.push(found);
+            }
+        });
+    }
+}
+
 fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupScan {
     const UNKNOWN: u32 = u32::MAX;
-    let mut scan = GroupScan {
-        found: vec![0; group.patterns.len()],
-        ..GroupScan::default()
-    };
+    let mut found = FOUND.with_borrow_mut(Vec::pop).unwrap_or_default();
+    if found.len() < group.patterns.len() {
+        found.resize(group.patterns.len(), 0);
+    }
+    let mut scan = GroupScan::default();
+    scan.found = found;
     for f in Field::TEXT {
         let i = f as usize;
         let text = texts[i].as_ref();
@@ -1489,9 +1612,10 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupSca
                 hit.first[i] = Some(folded.span(first).start..folded.span(last).end);
             }
         };
+        let mut regex_candidates: Vec<usize> = Vec::new();
         for (at, &id) in ids.iter().enumerate() {
             if let Some(starting) = group.by_first.get(id as usize) {
-                for &p in starting {
+                for p in starting.iter().map(|&p| p as usize) {
                     let pattern = &group.patterns[p];
                     let end = at + pattern.words;
                     let follows = end <= n
@@ -1517,15 +1641,25 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupSca
                         }
                         continue;
                     };
-                    for &p in group.by_prefix.get(start).into_iter().flatten() {
-                        record(p, at);
+                    for &used in group.by_prefix.get(start).into_iter().flatten() {
+                        match used {
+                            PrefixUse::Pattern(p) => record(p, at),
+                            PrefixUse::Regex(r) => regex_candidates.push(r),
+                        }
                     }
                 }
             }
         }
+        regex_candidates.sort_unstable();
+        regex_candidates.dedup();
+        for r in regex_candidates {
+            if group.regexes[r].is_match(folded.joined()) {
+                *scan.regex.entry(r).or_default() |= f.bit();
+            }
+        }
         if let Some(set) = &group.regex_set {
-            for index in set.matches(folded.joined()).iter() {
-                *scan.regex.entry(index).or_default() |= f.bit();
+            for member in set.matches(folded.joined()).iter() {
+                *scan.regex.entry(group.set_members[member]).or_default() |= f.bit();
             }
         }
         scan.folded[i] = Some(folded);
@@ -1973,16 +2107,18 @@ mod tests {
         let minusma = v.insert("minusma");
         // Pretend "bamako" hashes like "minusma": it must still be found,
         // and neither may be mistaken for the other.
-        v.by_hash.insert(word_hash("bamako"), minusma);
+        let slot = v.by_hash[&word_hash("minusma")];
+        v.by_hash.insert(word_hash("bamako"), slot);
         let bamako = v.insert("bamako");
         assert_ne!(minusma, bamako);
         assert_eq!(v.get("minusma"), Some(minusma));
         assert_eq!(v.get("bamako"), Some(bamako));
         assert_eq!(v.get("gao"), None);
         assert_eq!(v.insert("bamako"), bamako);
-        assert!(same_word("casques", "casques") && !same_word("casques", "casque"));
-        let long = "maintiendelapaixausahel";
-        assert!(same_word(long, long) && !same_word(long, "maintiendelapaixausahem"));
+        let long = v.insert("maintiendelapaixausahel");
+        assert_eq!(v.get("maintiendelapaixausahel"), Some(long));
+        assert_eq!(v.get("maintiendelapaixausahem"), None);
+        assert_eq!(v.get("casque"), None);
     }
 
     #[test]
