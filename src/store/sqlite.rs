@@ -217,20 +217,33 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let at = ms(poll.at);
         let mut outcome = PollOutcome::default();
+        // Every key in one statement (one round trip to SQLite's thread,
+        // not one per key); RETURNING names those that were new.
+        let all_keys: Vec<&str> = poll
+            .articles
+            .iter()
+            .flat_map(|a| a.keys.iter().map(String::as_str))
+            .collect();
+        let mut inserted: HashSet<String> = sqlx::query_scalar(
+            "INSERT INTO article_keys (source, key, first_seen)
+             SELECT ?1, value, ?2 FROM json_each(?3) WHERE true
+             ON CONFLICT DO NOTHING RETURNING key",
+        )
+        .bind(&poll.source)
+        .bind(at)
+        .bind(serde_json::to_string(&all_keys)?)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
         for article in &poll.articles {
+            // In document order, a key counts as new for the first article
+            // that has it, as if each were inserted in turn.
             let mut main_is_new = false;
             for (i, key) in article.keys.iter().enumerate() {
-                let inserted = sqlx::query(
-                    "INSERT INTO article_keys (source, key, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                )
-                .bind(&poll.source)
-                .bind(key)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                let new = inserted.remove(key);
                 if i == 0 {
-                    main_is_new = inserted == 1;
+                    main_is_new = new;
                 }
             }
             if article.known || !main_is_new {
