@@ -144,7 +144,7 @@ impl Pipeline {
                     }
                     let wait = schedule::next_poll(source.interval, &source.name, feedback);
                     if !dry_run {
-                        after_poll(&config, store.as_ref(), &counters, &source, wait).await;
+                        after_poll(&config, store.as_ref(), &counters, &source, wait, true).await;
                     }
                     Polled {
                         result: Err(error),

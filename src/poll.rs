@@ -17,7 +17,7 @@ use crate::normalize::is_known;
 use crate::parse::ParseError;
 use crate::rules::Document;
 use crate::schedule::{self, Feedback};
-use crate::store::{NewAlert, NewArticle, PollOutcome, PollRecord, Store, StoreError};
+use crate::store::{NewAlert, NewArticle, PollOutcome, PollRecord, SourceState, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -69,6 +69,29 @@ pub struct PollReport {
     pub alerts: Vec<Alert>,
     /// What the transaction wrote (zero in a dry run).
     pub recorded: PollOutcome,
+    /// What the store remembered of the source before this poll.
+    pub prior: Option<SourceState>,
+}
+
+impl PollReport {
+    /// Whether this success may change the source's health: false on the
+    /// common path (a healthy source stays healthy), which then costs no
+    /// further read of the state.
+    fn may_change_health(&self, stale_after: Option<Duration>, now: DateTime<Utc>) -> bool {
+        let Some(prior) = &self.prior else {
+            return true;
+        };
+        let after = SourceState {
+            failures: 0,
+            first_success: prior.first_success.or(Some(now)),
+            last_new: match self.recorded.articles {
+                0 => prior.last_new,
+                _ => Some(now),
+            },
+            ..prior.clone()
+        };
+        health::judge(&after, stale_after, now) != prior.health
+    }
 }
 
 /// Polls `source` once. In a dry run nothing is written: the report says
@@ -98,6 +121,7 @@ pub async fn poll(
                 source: source.name.clone(),
                 not_modified: true,
                 hint: max_age.or(stored_hint),
+                prior: state,
                 ..PollReport::default()
             });
         }
@@ -120,6 +144,7 @@ pub async fn poll(
             source: source.name.clone(),
             unchanged: true,
             hint,
+            prior: state,
             ..PollReport::default()
         });
     }
@@ -219,6 +244,7 @@ pub async fn poll(
         new: new.len(),
         alerts,
         recorded: PollOutcome::default(),
+        prior: state,
     };
     if !dry_run {
         report.recorded = store
@@ -337,9 +363,11 @@ pub async fn poll_and_record(
     let started = std::time::Instant::now();
     let result = poll(&config, store.as_ref(), &fetcher, &source, dry_run).await;
     let mut feedback = Feedback::default();
+    let mut check_health = true;
     match &result {
         Ok(r) => {
             feedback.hint = r.hint;
+            check_health = r.may_change_health(config.daemon.stale_after, Utc::now());
             tracing::info!(
                 source = %source.name,
                 not_modified = r.not_modified,
@@ -364,7 +392,15 @@ pub async fn poll_and_record(
     }
     let wait = schedule::next_poll(source.interval, &source.name, feedback);
     if !dry_run {
-        after_poll(&config, store.as_ref(), &counters, &source, wait).await;
+        after_poll(
+            &config,
+            store.as_ref(),
+            &counters,
+            &source,
+            wait,
+            check_health,
+        )
+        .await;
     }
     Polled { result, wait }
 }
@@ -385,16 +421,17 @@ pub async fn record_failure(store: &dyn Store, source: &str, e: &PollError) -> O
 }
 
 /// What follows every recorded poll, success or not: the health judgement
-/// and the next poll time shown by `status`.
+/// (when `check_health`) and the next poll time shown by `status`.
 pub async fn after_poll(
     config: &Config,
     store: &dyn Store,
     counters: &Counters,
     source: &Source,
     wait: Duration,
+    check_health: bool,
 ) {
     let now = Utc::now();
-    if let Err(e) = health::check(config, store, counters, source, now).await {
+    if check_health && let Err(e) = health::check(config, store, counters, source, now).await {
         tracing::error!(source = %source.name, error = %e, "cannot record the source's health");
     }
     let next = chrono::Duration::from_std(wait)
