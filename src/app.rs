@@ -144,7 +144,16 @@ impl Pipeline {
                     }
                     let wait = schedule::next_poll(source.interval, &source.name, feedback);
                     if !dry_run {
-                        after_poll(&config, store.as_ref(), &counters, &source, wait, true).await;
+                        after_poll(
+                            &config,
+                            store.as_ref(),
+                            &counters,
+                            &source,
+                            wait,
+                            true,
+                            true,
+                        )
+                        .await;
                     }
                     Polled {
                         result: Err(error),

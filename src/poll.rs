@@ -110,11 +110,32 @@ pub async fn poll(
         .map(|s| s.validators.clone())
         .unwrap_or_default();
     let stored_hint = state.as_ref().and_then(|s| s.hint);
+    // A success is recorded with the next poll time in the same write.
+    let next_poll = |hint| {
+        let wait = schedule::next_poll(
+            source.interval,
+            &source.name,
+            Feedback {
+                hint,
+                ..Feedback::default()
+            },
+        );
+        chrono::Duration::from_std(wait)
+            .ok()
+            .and_then(|w| now.checked_add_signed(w))
+            .unwrap_or(now)
+    };
     let response = match fetcher.get(&source.url, &validators).await? {
         Outcome::NotModified { max_age } => {
             if !dry_run {
                 store
-                    .record_not_modified(&source.name, now, None, max_age)
+                    .record_not_modified(
+                        &source.name,
+                        now,
+                        None,
+                        max_age,
+                        next_poll(max_age.or(stored_hint)),
+                    )
                     .await?;
             }
             return Ok(PollReport {
@@ -137,7 +158,13 @@ pub async fn poll(
         let hint = response.max_age.max(stored_hint);
         if !dry_run {
             store
-                .record_not_modified(&source.name, now, Some(&response.validators), hint)
+                .record_not_modified(
+                    &source.name,
+                    now,
+                    Some(&response.validators),
+                    hint,
+                    next_poll(hint),
+                )
                 .await?;
         }
         return Ok(PollReport {
@@ -255,6 +282,7 @@ pub async fn poll(
                 articles: records,
                 body_hash: Some(body_hash),
                 hint,
+                next_poll: Some(next_poll(hint)),
             })
             .await?;
     }
@@ -392,6 +420,8 @@ pub async fn poll_and_record(
     }
     let wait = schedule::next_poll(source.interval, &source.name, feedback);
     if !dry_run {
+        // A success recorded its next poll time already.
+        let record_next = result.is_err();
         after_poll(
             &config,
             store.as_ref(),
@@ -399,6 +429,7 @@ pub async fn poll_and_record(
             &source,
             wait,
             check_health,
+            record_next,
         )
         .await;
     }
@@ -421,7 +452,8 @@ pub async fn record_failure(store: &dyn Store, source: &str, e: &PollError) -> O
 }
 
 /// What follows every recorded poll, success or not: the health judgement
-/// (when `check_health`) and the next poll time shown by `status`.
+/// (when `check_health`) and the next poll time shown by `status` (when
+/// `record_next`).
 pub async fn after_poll(
     config: &Config,
     store: &dyn Store,
@@ -429,6 +461,7 @@ pub async fn after_poll(
     source: &Source,
     wait: Duration,
     check_health: bool,
+    record_next: bool,
 ) {
     let now = Utc::now();
     if check_health && let Err(e) = health::check(config, store, counters, source, now).await {
@@ -437,7 +470,8 @@ pub async fn after_poll(
     let next = chrono::Duration::from_std(wait)
         .ok()
         .and_then(|w| now.checked_add_signed(w));
-    if let Some(next) = next
+    if record_next
+        && let Some(next) = next
         && let Err(e) = store.set_next_poll(&source.name, next).await
     {
         tracing::error!(source = %source.name, error = %e, "cannot record the next poll");

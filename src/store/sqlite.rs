@@ -258,15 +258,16 @@ impl Store for SqliteStore {
         }
         sqlx::query(
             "INSERT INTO sources (name, etag, last_modified, last_success, failures, items_seen,
-                 body_hash, hint_secs, last_poll_at, first_success_at, last_new_at)
-             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?4, ?4, CASE WHEN ?5 > 0 THEN ?4 END)
+                 body_hash, hint_secs, last_poll_at, first_success_at, last_new_at, next_poll_at)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?4, ?4, CASE WHEN ?5 > 0 THEN ?4 END, ?8)
              ON CONFLICT (name) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,
                  last_success = excluded.last_success, failures = 0,
                  items_seen = sources.items_seen + excluded.items_seen,
                  body_hash = excluded.body_hash, hint_secs = excluded.hint_secs,
                  last_poll_at = excluded.last_poll_at,
                  first_success_at = COALESCE(sources.first_success_at, excluded.first_success_at),
-                 last_new_at = COALESCE(excluded.last_new_at, sources.last_new_at)",
+                 last_new_at = COALESCE(excluded.last_new_at, sources.last_new_at),
+                 next_poll_at = COALESCE(excluded.next_poll_at, sources.next_poll_at)",
         )
         .bind(&poll.source)
         .bind(&poll.validators.etag)
@@ -275,6 +276,7 @@ impl Store for SqliteStore {
         .bind(outcome.articles as i64)
         .bind(&poll.body_hash)
         .bind(poll.hint.map(secs))
+        .bind(poll.next_poll.map(ms))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -287,13 +289,14 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
         validators: Option<&Validators>,
         hint: Option<Duration>,
+        next_poll: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE sources SET last_success = ?1, last_poll_at = ?1, failures = 0,
                  first_success_at = COALESCE(first_success_at, ?1),
                  etag = CASE WHEN ?2 THEN ?3 ELSE etag END,
                  last_modified = CASE WHEN ?2 THEN ?4 ELSE last_modified END,
-                 hint_secs = COALESCE(?5, hint_secs)
+                 hint_secs = COALESCE(?5, hint_secs), next_poll_at = ?7
              WHERE name = ?6",
         )
         .bind(ms(at))
@@ -302,6 +305,7 @@ impl Store for SqliteStore {
         .bind(validators.and_then(|v| v.last_modified.as_deref()))
         .bind(hint.map(secs))
         .bind(source)
+        .bind(ms(next_poll))
         .execute(&self.pool)
         .await?;
         Ok(())
