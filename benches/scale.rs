@@ -153,22 +153,51 @@ fn timeval(t: libc::timeval) -> Duration {
     Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
 }
 
-/// Runs `cmd` to its end and measures it alone (`wait4` gives the child's
-/// own CPU time and peak RSS).
+/// The peak resident set of process `pid` so far (`VmHWM`, KiB), if it
+/// still runs.
+fn vm_hwm(pid: u32) -> Option<i64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs `cmd` to its end and measures it alone: `wait4` gives the child's
+/// own CPU time; its peak RSS is sampled from `/proc` (`VmHWM`), because
+/// `ru_maxrss` would count this process's memory, shared by the child
+/// between its spawn and its exec.
 fn measure(cmd: &mut Command) -> (Cost, i32) {
     let start = Instant::now();
     // Reaped below by wait4, which std's Child cannot do.
     #[allow(clippy::zombie_processes)]
     let child = cmd.spawn().expect("spawn");
-    let pid = child.id() as libc::pid_t;
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            // Until the child is a zombie (no more Vm lines) or reaped.
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                match vm_hwm(pid) {
+                    Some(kib) => peak = peak.max(kib),
+                    None if peak > 0 => break,
+                    None => {}
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        })
+    };
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: pid is our own child, not yet reaped (std's Child is never
     // waited on); status and usage are valid for writes.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4");
+    let reaped = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(reaped as u32, pid, "wait4");
     let wall = start.elapsed();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let max_rss_kib = sampler.join().expect("sampler");
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
@@ -178,7 +207,7 @@ fn measure(cmd: &mut Command) -> (Cost, i32) {
         Cost {
             wall,
             cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
-            max_rss_kib: usage.ru_maxrss,
+            max_rss_kib,
         },
         code,
     )

@@ -372,3 +372,37 @@ async fn status_shows_each_source_and_the_outbox() {
         "{table}"
     );
 }
+
+/// Regression: `once` sent the first 1,000 pending deliveries of a notifier
+/// and reported the rest as "to retry".
+#[tokio::test(flavor = "multi_thread")]
+async fn once_delivers_more_than_one_batch_of_alerts() {
+    let server = HazardServer::start().await;
+    let w = World::new().await;
+    let mut sources = String::new();
+    for n in 0..26 {
+        let mut items = String::new();
+        for i in 0..40 {
+            items.push_str(&format!(
+                "<item><title>Minusma : dépêche {n}-{i} sur le retrait des Casques bleus</title>\
+                 <link>https://news{n}.example.org/{i}</link><guid>news{n}-{i}</guid></item>"
+            ));
+        }
+        let path = format!("/feed/{n}.xml");
+        server.set_feed(
+            &path,
+            format!("<rss version=\"2.0\"><channel><title>News {n}</title>{items}</channel></rss>"),
+        );
+        sources.push_str(&format!(
+            "[sources.news-{n}]\nurl = \"{}\"\n\n",
+            server.url(&path)
+        ));
+    }
+    let text = w.config("first_run = \"alert\"", &sources);
+    let config = vigie::config::parse(&text, Path::new("vigie.toml")).unwrap();
+    let report = vigie::app::once(config, None, false).await.unwrap();
+    let deliveries = report.deliveries.expect("delivered");
+    assert_eq!((deliveries.sent, deliveries.retrying), (1040, 0));
+    assert!(report.all_ok());
+    assert_eq!(w.hook.delivered().len(), 1040);
+}
