@@ -17,8 +17,8 @@ use crate::fetch::{FetchError, Fetcher};
 use crate::health::Counters;
 use crate::notify::outbox::{DispatchReport, Dispatcher};
 use crate::notify::{Channels, SetupError};
-use crate::poll::{PollError, PollReport, Polled, after_poll, poll_and_record, record_failure};
-use crate::schedule::{self, Feedback, Limits, Timetable};
+use crate::poll::{PollError, PollReport, Polled, failed, poll_and_record};
+use crate::schedule::{self, Limits, Timetable};
 use crate::store::{OutboxCounts, SourceState, SqliteStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -134,27 +134,8 @@ impl Pipeline {
                 Err(e) => {
                     let error = PollError::Internal(format!("the poll failed: {e}"));
                     tracing::error!(source = %source.name, error = %error, "poll failed");
-                    let mut feedback = Feedback {
-                        failures: 1,
-                        ..Feedback::default()
-                    };
-                    if !dry_run {
-                        let failures = record_failure(store.as_ref(), &source.name, &error).await;
-                        feedback.failures = failures.unwrap_or(1);
-                    }
-                    let wait = schedule::next_poll(source.interval, &source.name, feedback);
-                    if !dry_run {
-                        after_poll(
-                            &config,
-                            store.as_ref(),
-                            &counters,
-                            &source,
-                            wait,
-                            true,
-                            true,
-                        )
-                        .await;
-                    }
+                    let wait =
+                        failed(&config, store.as_ref(), &counters, &source, &error, dry_run).await;
                     Polled {
                         result: Err(error),
                         wait,

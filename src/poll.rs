@@ -390,12 +390,8 @@ pub async fn poll_and_record(
 ) -> Polled {
     let started = std::time::Instant::now();
     let result = poll(&config, store.as_ref(), &fetcher, &source, dry_run).await;
-    let mut feedback = Feedback::default();
-    let mut check_health = true;
-    match &result {
+    let wait = match &result {
         Ok(r) => {
-            feedback.hint = r.hint;
-            check_health = r.may_change_health(config.daemon.stale_after, Utc::now());
             tracing::info!(
                 source = %source.name,
                 not_modified = r.not_modified,
@@ -405,40 +401,67 @@ pub async fn poll_and_record(
                 alerts = r.alerts.len(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "polled"
-            )
+            );
+            let feedback = Feedback {
+                hint: r.hint,
+                ..Feedback::default()
+            };
+            let wait = schedule::next_poll(source.interval, &source.name, feedback);
+            if !dry_run {
+                // The success recorded its next poll time already.
+                let check_health = r.may_change_health(config.daemon.stale_after, Utc::now());
+                after_poll(
+                    &config,
+                    store.as_ref(),
+                    &counters,
+                    &source,
+                    wait,
+                    check_health,
+                    false,
+                )
+                .await;
+            }
+            wait
         }
         Err(e) => {
             tracing::warn!(source = %source.name, kind = e.kind(), error = %e, "poll failed");
-            feedback.failures = 1;
-            feedback.retry_after = e.retry_after();
-            if !dry_run && !matches!(e, PollError::Store(_)) {
-                feedback.failures = record_failure(store.as_ref(), &source.name, e)
-                    .await
-                    .unwrap_or(1);
-            }
+            failed(&config, store.as_ref(), &counters, &source, e, dry_run).await
         }
+    };
+    Polled { result, wait }
+}
+
+/// A poll that ended in `error` (already logged): recorded on the source
+/// unless in a dry run or the state itself failed, the source's health
+/// judged, its next poll backed off. Returns the wait before that poll.
+pub async fn failed(
+    config: &Config,
+    store: &dyn Store,
+    counters: &Counters,
+    source: &Source,
+    error: &PollError,
+    dry_run: bool,
+) -> Duration {
+    let mut feedback = Feedback {
+        failures: 1,
+        retry_after: error.retry_after(),
+        hint: None,
+    };
+    if !dry_run && !matches!(error, PollError::Store(_)) {
+        feedback.failures = record_failure(store, &source.name, error)
+            .await
+            .unwrap_or(1);
     }
     let wait = schedule::next_poll(source.interval, &source.name, feedback);
     if !dry_run {
-        // A success recorded its next poll time already.
-        let record_next = result.is_err();
-        after_poll(
-            &config,
-            store.as_ref(),
-            &counters,
-            &source,
-            wait,
-            check_health,
-            record_next,
-        )
-        .await;
+        after_poll(config, store, counters, source, wait, true, true).await;
     }
-    Polled { result, wait }
+    wait
 }
 
 /// Records a failed poll; returns the consecutive failures, this one
 /// included.
-pub async fn record_failure(store: &dyn Store, source: &str, e: &PollError) -> Option<u32> {
+async fn record_failure(store: &dyn Store, source: &str, e: &PollError) -> Option<u32> {
     match store
         .record_failure(source, e.kind(), &e.to_string(), Utc::now())
         .await
@@ -454,7 +477,7 @@ pub async fn record_failure(store: &dyn Store, source: &str, e: &PollError) -> O
 /// What follows every recorded poll, success or not: the health judgement
 /// (when `check_health`) and the next poll time shown by `status` (when
 /// `record_next`).
-pub async fn after_poll(
+async fn after_poll(
     config: &Config,
     store: &dyn Store,
     counters: &Counters,
