@@ -406,3 +406,46 @@ async fn once_delivers_more_than_one_batch_of_alerts() {
     assert!(report.all_ok());
     assert_eq!(w.hook.delivered().len(), 1040);
 }
+
+/// A restarted daemon keeps a failing source's backoff: a site that asked
+/// for two hours of peace (`429`, `Retry-After: 7200`) is not polled again
+/// because vigie restarted, while a healthy source is polled at start.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_does_not_break_a_retry_after() {
+    let server = HazardServer::start().await;
+    server.set_feed("/ok.xml", fixture("un-fr.rss"));
+    let w = World::new().await;
+    let text = w.config(
+        "",
+        &format!(
+            "[sources.busy]\nurl = \"{}\"\n\n[sources.un-news]\nurl = \"{}\"",
+            server.url("/too-many-requests"),
+            server.url("/ok.xml")
+        ),
+    );
+    w.once(&text).await;
+    assert_eq!(server.hits("/too-many-requests"), 1);
+    assert_eq!(server.hits("/ok.xml"), 1);
+
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["run", "--config"])
+        .arg(w.dir.path().join("vigie.toml"))
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start vigie run");
+    // The healthy source's first poll comes within the first ten seconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while server.hits("/ok.xml") < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(server.hits("/ok.xml"), 2, "the healthy source was polled");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        server.hits("/too-many-requests"),
+        1,
+        "Retry-After honoured across the restart"
+    );
+    let _ = daemon.start_kill();
+    let _ = daemon.wait().await;
+}
