@@ -212,6 +212,25 @@ pub async fn once(
     } else {
         Some(Channels::new(&config)?)
     };
+    // Alerts go out while the other sources are still polled, as in the
+    // daemon: one slow source does not hold back every alert until its
+    // timeout. What these loops leave is sent by the pass at the end.
+    let early = match &channels {
+        Some(channels) => {
+            let stop = CancellationToken::new();
+            let wake = Arc::new(Notify::new());
+            let before = pipeline.store.outbox_counts().await?;
+            let loops = Arc::new(Dispatcher::new(
+                pipeline.store.clone(),
+                channels.clone(),
+                config.daemon.timeout,
+                stop.clone(),
+            ))
+            .spawn_loops(wake.clone());
+            Some((stop, wake, loops, before))
+        }
+        None => None,
+    };
     let mut polls = Polls::default();
     for (i, source) in config.sources.iter().enumerate() {
         if only.is_none_or(|name| name == source.name) {
@@ -220,6 +239,14 @@ pub async fn once(
     }
     let mut results = Vec::new();
     while let Some((i, polled)) = polls.next().await {
+        if let Some((_, wake, _, _)) = &early
+            && polled
+                .result
+                .as_ref()
+                .is_ok_and(|r| r.recorded.deliveries > 0)
+        {
+            wake.notify_waiters();
+        }
         results.push((i, polled.result));
     }
     results.sort_by_key(|(i, _)| *i);
@@ -230,14 +257,24 @@ pub async fn once(
             .collect(),
         deliveries: None,
     };
-    if let Some(channels) = channels {
+    if let (Some(channels), Some((stop, _, mut loops, before))) = (channels, early) {
+        // Each loop finishes the delivery in flight, then stops.
+        stop.cancel();
+        while loops.join_next().await.is_some() {}
         let dispatcher = Arc::new(Dispatcher::new(
             pipeline.store.clone(),
             channels,
             config.daemon.timeout,
             CancellationToken::new(),
         ));
-        report.deliveries = Some(dispatcher.dispatch(None).await?);
+        let mut deliveries = dispatcher.dispatch(None).await?;
+        // Sent or dead through the loops and the last pass (another process
+        // sending from the same state meanwhile would be counted too).
+        let after = pipeline.store.outbox_counts().await?;
+        let since = |after: u64, before: u64| after.saturating_sub(before) as usize;
+        deliveries.sent = deliveries.sent.max(since(after.sent, before.sent));
+        deliveries.dead = deliveries.dead.max(since(after.dead, before.dead));
+        report.deliveries = Some(deliveries);
     }
     Ok(report)
 }

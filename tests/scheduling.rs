@@ -449,3 +449,37 @@ async fn a_restart_does_not_break_a_retry_after() {
     let _ = daemon.start_kill();
     let _ = daemon.wait().await;
 }
+
+/// `once` delivers an alert while a silent source is still timing out: one
+/// bad source does not hold back every alert until its timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn once_delivers_alerts_while_a_slow_source_is_still_polled() {
+    let server = HazardServer::start().await;
+    server.set_feed("/ok.xml", fixture("un-fr.rss"));
+    let w = World::new().await;
+    let text = w.config(
+        // World's config sets timeout = "5s".
+        "first_run = \"alert\"",
+        &format!(
+            "[sources.silent]\nurl = \"{}\"\n\n[sources.un-news]\nurl = \"{}\"",
+            server.url("/silent"),
+            server.url("/ok.xml")
+        ),
+    );
+    let config = vigie::config::parse(&text, Path::new("vigie.toml")).unwrap();
+    let started = std::time::Instant::now();
+    let once = tokio::spawn(vigie::app::once(config, None, false));
+    assert!(
+        w.hook.wait_for(1, Duration::from_secs(3)).await,
+        "the alert waited for the silent source"
+    );
+    assert!(!once.is_finished());
+    let report = once.await.unwrap().unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(5));
+    let deliveries = report.deliveries.unwrap();
+    assert_eq!(
+        (deliveries.sent, deliveries.retrying, deliveries.dead),
+        (1, 0, 0)
+    );
+    assert_eq!(w.hook.delivered().len(), 1);
+}
