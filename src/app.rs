@@ -17,8 +17,8 @@ use crate::fetch::{FetchError, Fetcher};
 use crate::health::Counters;
 use crate::notify::outbox::{DispatchReport, Dispatcher};
 use crate::notify::{Channels, SetupError};
-use crate::poll::{PollError, PollReport, Polled, after_poll, poll_and_record, record_failure};
-use crate::schedule::{self, Feedback, Limits, Timetable};
+use crate::poll::{PollError, PollReport, Polled, failed, poll_and_record};
+use crate::schedule::{self, Limits, Timetable};
 use crate::store::{OutboxCounts, SourceState, SqliteStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -134,18 +134,8 @@ impl Pipeline {
                 Err(e) => {
                     let error = PollError::Internal(format!("the poll failed: {e}"));
                     tracing::error!(source = %source.name, error = %error, "poll failed");
-                    let mut feedback = Feedback {
-                        failures: 1,
-                        ..Feedback::default()
-                    };
-                    if !dry_run {
-                        let failures = record_failure(store.as_ref(), &source.name, &error).await;
-                        feedback.failures = failures.unwrap_or(1);
-                    }
-                    let wait = schedule::next_poll(source.interval, &source.name, feedback);
-                    if !dry_run {
-                        after_poll(&config, store.as_ref(), &counters, &source, wait).await;
-                    }
+                    let wait =
+                        failed(&config, store.as_ref(), &counters, &source, &error, dry_run).await;
                     Polled {
                         result: Err(error),
                         wait,
@@ -222,6 +212,25 @@ pub async fn once(
     } else {
         Some(Channels::new(&config)?)
     };
+    // Alerts go out while the other sources are still polled, as in the
+    // daemon: one slow source does not hold back every alert until its
+    // timeout. What these loops leave is sent by the pass at the end.
+    let early = match &channels {
+        Some(channels) => {
+            let stop = CancellationToken::new();
+            let wake = Arc::new(Notify::new());
+            let before = pipeline.store.outbox_counts().await?;
+            let loops = Arc::new(Dispatcher::new(
+                pipeline.store.clone(),
+                channels.clone(),
+                config.daemon.timeout,
+                stop.clone(),
+            ))
+            .spawn_loops(wake.clone());
+            Some((stop, wake, loops, before))
+        }
+        None => None,
+    };
     let mut polls = Polls::default();
     for (i, source) in config.sources.iter().enumerate() {
         if only.is_none_or(|name| name == source.name) {
@@ -230,6 +239,14 @@ pub async fn once(
     }
     let mut results = Vec::new();
     while let Some((i, polled)) = polls.next().await {
+        if let Some((_, wake, _, _)) = &early
+            && polled
+                .result
+                .as_ref()
+                .is_ok_and(|r| r.recorded.deliveries > 0)
+        {
+            wake.notify_waiters();
+        }
         results.push((i, polled.result));
     }
     results.sort_by_key(|(i, _)| *i);
@@ -240,14 +257,24 @@ pub async fn once(
             .collect(),
         deliveries: None,
     };
-    if let Some(channels) = channels {
+    if let (Some(channels), Some((stop, _, mut loops, before))) = (channels, early) {
+        // Each loop finishes the delivery in flight, then stops.
+        stop.cancel();
+        while loops.join_next().await.is_some() {}
         let dispatcher = Arc::new(Dispatcher::new(
             pipeline.store.clone(),
             channels,
             config.daemon.timeout,
             CancellationToken::new(),
         ));
-        report.deliveries = Some(dispatcher.dispatch(None).await?);
+        let mut deliveries = dispatcher.dispatch(None).await?;
+        // Sent or dead through the loops and the last pass (another process
+        // sending from the same state meanwhile would be counted too).
+        let after = pipeline.store.outbox_counts().await?;
+        let since = |after: u64, before: u64| after.saturating_sub(before) as usize;
+        deliveries.sent = deliveries.sent.max(since(after.sent, before.sent));
+        deliveries.dead = deliveries.dead.max(since(after.dead, before.dead));
+        report.deliveries = Some(deliveries);
     }
     Ok(report)
 }

@@ -243,6 +243,28 @@ mod tests {
     }
 
     #[test]
+    fn counters_follow_each_change() {
+        let counters = Counters::default();
+        let failing = SourceState {
+            health: Health::Failing,
+            ..SourceState::default()
+        };
+        counters.seed(&[
+            ("rfi".into(), failing),
+            ("un".into(), SourceState::default()),
+        ]);
+        assert_eq!(counters.current(), (1, 0));
+        counters.record(Health::Failing, Health::Ok);
+        counters.record(Health::Ok, Health::Stale);
+        counters.record(Health::Stale, Health::Failing);
+        assert_eq!(counters.current(), (1, 0));
+        assert_eq!(counters.changes_to(Health::Ok), 1);
+        assert_eq!(counters.changes_to(Health::Stale), 1);
+        assert_eq!(counters.changes_to(Health::Failing), 1);
+        assert_eq!(counters.changes_total(), 3);
+    }
+
+    #[test]
     fn failing_after_n_consecutive_failures_stale_after_silence() {
         let now = at("2023-08-22T10:00:00Z");
         let three_days = Some(Duration::from_secs(3 * 86_400));

@@ -17,7 +17,7 @@ use crate::normalize::is_known;
 use crate::parse::ParseError;
 use crate::rules::{Document, Scope};
 use crate::schedule::{self, Feedback};
-use crate::store::{NewAlert, NewArticle, PollOutcome, PollRecord, Store, StoreError};
+use crate::store::{NewAlert, NewArticle, PollOutcome, PollRecord, SourceState, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -69,6 +69,29 @@ pub struct PollReport {
     pub alerts: Vec<Alert>,
     /// What the transaction wrote (zero in a dry run).
     pub recorded: PollOutcome,
+    /// What the store remembered of the source before this poll.
+    pub prior: Option<SourceState>,
+}
+
+impl PollReport {
+    /// Whether this success may change the source's health: false on the
+    /// common path (a healthy source stays healthy), which then costs no
+    /// further read of the state.
+    fn may_change_health(&self, stale_after: Option<Duration>, now: DateTime<Utc>) -> bool {
+        let Some(prior) = &self.prior else {
+            return true;
+        };
+        let after = SourceState {
+            failures: 0,
+            first_success: prior.first_success.or(Some(now)),
+            last_new: match self.recorded.articles {
+                0 => prior.last_new,
+                _ => Some(now),
+            },
+            ..prior.clone()
+        };
+        health::judge(&after, stale_after, now) != prior.health
+    }
 }
 
 /// Polls `source` once. In a dry run nothing is written: the report says
@@ -87,17 +110,39 @@ pub async fn poll(
         .map(|s| s.validators.clone())
         .unwrap_or_default();
     let stored_hint = state.as_ref().and_then(|s| s.hint);
+    // A success is recorded with the next poll time in the same write.
+    let next_poll = |hint| {
+        let wait = schedule::next_poll(
+            source.interval,
+            &source.name,
+            Feedback {
+                hint,
+                ..Feedback::default()
+            },
+        );
+        chrono::Duration::from_std(wait)
+            .ok()
+            .and_then(|w| now.checked_add_signed(w))
+            .unwrap_or(now)
+    };
     let response = match fetcher.get(&source.url, &validators).await? {
         Outcome::NotModified { max_age } => {
             if !dry_run {
                 store
-                    .record_not_modified(&source.name, now, None, max_age)
+                    .record_not_modified(
+                        &source.name,
+                        now,
+                        None,
+                        max_age,
+                        next_poll(max_age.or(stored_hint)),
+                    )
                     .await?;
             }
             return Ok(PollReport {
                 source: source.name.clone(),
                 not_modified: true,
                 hint: max_age.or(stored_hint),
+                prior: state,
                 ..PollReport::default()
             });
         }
@@ -113,13 +158,20 @@ pub async fn poll(
         let hint = response.max_age.max(stored_hint);
         if !dry_run {
             store
-                .record_not_modified(&source.name, now, Some(&response.validators), hint)
+                .record_not_modified(
+                    &source.name,
+                    now,
+                    Some(&response.validators),
+                    hint,
+                    next_poll(hint),
+                )
                 .await?;
         }
         return Ok(PollReport {
             source: source.name.clone(),
             unchanged: true,
             hint,
+            prior: state,
             ..PollReport::default()
         });
     }
@@ -220,6 +272,7 @@ pub async fn poll(
         new: new.len(),
         alerts,
         recorded: PollOutcome::default(),
+        prior: state,
     };
     if !dry_run {
         report.recorded = store
@@ -230,6 +283,7 @@ pub async fn poll(
                 articles: records,
                 body_hash: Some(body_hash),
                 hint,
+                next_poll: Some(next_poll(hint)),
             })
             .await?;
     }
@@ -352,10 +406,8 @@ pub async fn poll_and_record(
 ) -> Polled {
     let started = std::time::Instant::now();
     let result = poll(&config, store.as_ref(), &fetcher, &source, dry_run).await;
-    let mut feedback = Feedback::default();
-    match &result {
+    let wait = match &result {
         Ok(r) => {
-            feedback.hint = r.hint;
             tracing::info!(
                 source = %source.name,
                 not_modified = r.not_modified,
@@ -365,29 +417,67 @@ pub async fn poll_and_record(
                 alerts = r.alerts.len(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "polled"
-            )
+            );
+            let feedback = Feedback {
+                hint: r.hint,
+                ..Feedback::default()
+            };
+            let wait = schedule::next_poll(source.interval, &source.name, feedback);
+            if !dry_run {
+                // The success recorded its next poll time already.
+                let check_health = r.may_change_health(config.daemon.stale_after, Utc::now());
+                after_poll(
+                    &config,
+                    store.as_ref(),
+                    &counters,
+                    &source,
+                    wait,
+                    check_health,
+                    false,
+                )
+                .await;
+            }
+            wait
         }
         Err(e) => {
             tracing::warn!(source = %source.name, kind = e.kind(), error = %e, "poll failed");
-            feedback.failures = 1;
-            feedback.retry_after = e.retry_after();
-            if !dry_run && !matches!(e, PollError::Store(_)) {
-                feedback.failures = record_failure(store.as_ref(), &source.name, e)
-                    .await
-                    .unwrap_or(1);
-            }
+            failed(&config, store.as_ref(), &counters, &source, e, dry_run).await
         }
+    };
+    Polled { result, wait }
+}
+
+/// A poll that ended in `error` (already logged): recorded on the source
+/// unless in a dry run or the state itself failed, the source's health
+/// judged, its next poll backed off. Returns the wait before that poll.
+pub async fn failed(
+    config: &Config,
+    store: &dyn Store,
+    counters: &Counters,
+    source: &Source,
+    error: &PollError,
+    dry_run: bool,
+) -> Duration {
+    let mut feedback = Feedback {
+        failures: 1,
+        retry_after: error.retry_after(),
+        hint: None,
+    };
+    if !dry_run && !matches!(error, PollError::Store(_)) {
+        feedback.failures = record_failure(store, &source.name, error)
+            .await
+            .unwrap_or(1);
     }
     let wait = schedule::next_poll(source.interval, &source.name, feedback);
     if !dry_run {
-        after_poll(&config, store.as_ref(), &counters, &source, wait).await;
+        after_poll(config, store, counters, source, wait, true, true).await;
     }
-    Polled { result, wait }
+    wait
 }
 
 /// Records a failed poll; returns the consecutive failures, this one
 /// included.
-pub async fn record_failure(store: &dyn Store, source: &str, e: &PollError) -> Option<u32> {
+async fn record_failure(store: &dyn Store, source: &str, e: &PollError) -> Option<u32> {
     match store
         .record_failure(source, e.kind(), &e.to_string(), Utc::now())
         .await
@@ -401,22 +491,26 @@ pub async fn record_failure(store: &dyn Store, source: &str, e: &PollError) -> O
 }
 
 /// What follows every recorded poll, success or not: the health judgement
-/// and the next poll time shown by `status`.
-pub async fn after_poll(
+/// (when `check_health`) and the next poll time shown by `status` (when
+/// `record_next`).
+async fn after_poll(
     config: &Config,
     store: &dyn Store,
     counters: &Counters,
     source: &Source,
     wait: Duration,
+    check_health: bool,
+    record_next: bool,
 ) {
     let now = Utc::now();
-    if let Err(e) = health::check(config, store, counters, source, now).await {
+    if check_health && let Err(e) = health::check(config, store, counters, source, now).await {
         tracing::error!(source = %source.name, error = %e, "cannot record the source's health");
     }
     let next = chrono::Duration::from_std(wait)
         .ok()
         .and_then(|w| now.checked_add_signed(w));
-    if let Some(next) = next
+    if record_next
+        && let Some(next) = next
         && let Err(e) = store.set_next_poll(&source.name, next).await
     {
         tracing::error!(source = %source.name, error = %e, "cannot record the next poll");

@@ -35,6 +35,10 @@ impl Cycle {
 /// Polls a healthy feed and `route` once, with a 2-second timeout and a
 /// 1 MiB body cap; `daemon` adds keys to `[daemon]`.
 async fn cycle_with(route: &str, daemon: &str) -> Cycle {
+    // Bombs are made before the clock of the fetch starts.
+    if route.ends_with("-bomb") {
+        common::hazard::bomb(route == "/gzip-bomb").await;
+    }
     let server = HazardServer::start().await;
     server.set_feed("/feed", fixture("un-fr.rss"));
     let hook = WebhookReceiver::start().await;

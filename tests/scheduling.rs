@@ -372,3 +372,114 @@ async fn status_shows_each_source_and_the_outbox() {
         "{table}"
     );
 }
+
+/// Regression: `once` sent the first 1,000 pending deliveries of a notifier
+/// and reported the rest as "to retry".
+#[tokio::test(flavor = "multi_thread")]
+async fn once_delivers_more_than_one_batch_of_alerts() {
+    let server = HazardServer::start().await;
+    let w = World::new().await;
+    let mut sources = String::new();
+    for n in 0..26 {
+        let mut items = String::new();
+        for i in 0..40 {
+            items.push_str(&format!(
+                "<item><title>Minusma : dépêche {n}-{i} sur le retrait des Casques bleus</title>\
+                 <link>https://news{n}.example.org/{i}</link><guid>news{n}-{i}</guid></item>"
+            ));
+        }
+        let path = format!("/feed/{n}.xml");
+        server.set_feed(
+            &path,
+            format!("<rss version=\"2.0\"><channel><title>News {n}</title>{items}</channel></rss>"),
+        );
+        sources.push_str(&format!(
+            "[sources.news-{n}]\nurl = \"{}\"\n\n",
+            server.url(&path)
+        ));
+    }
+    let text = w.config("first_run = \"alert\"", &sources);
+    let config = vigie::config::parse(&text, Path::new("vigie.toml")).unwrap();
+    let report = vigie::app::once(config, None, false).await.unwrap();
+    let deliveries = report.deliveries.expect("delivered");
+    assert_eq!((deliveries.sent, deliveries.retrying), (1040, 0));
+    assert!(report.all_ok());
+    assert_eq!(w.hook.delivered().len(), 1040);
+}
+
+/// A restarted daemon keeps a failing source's backoff: a site that asked
+/// for two hours of peace (`429`, `Retry-After: 7200`) is not polled again
+/// because vigie restarted, while a healthy source is polled at start.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_does_not_break_a_retry_after() {
+    let server = HazardServer::start().await;
+    server.set_feed("/ok.xml", fixture("un-fr.rss"));
+    let w = World::new().await;
+    let text = w.config(
+        "",
+        &format!(
+            "[sources.busy]\nurl = \"{}\"\n\n[sources.un-news]\nurl = \"{}\"",
+            server.url("/too-many-requests"),
+            server.url("/ok.xml")
+        ),
+    );
+    w.once(&text).await;
+    assert_eq!(server.hits("/too-many-requests"), 1);
+    assert_eq!(server.hits("/ok.xml"), 1);
+
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["run", "--config"])
+        .arg(w.dir.path().join("vigie.toml"))
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start vigie run");
+    // The healthy source's first poll comes within the first ten seconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while server.hits("/ok.xml") < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(server.hits("/ok.xml"), 2, "the healthy source was polled");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        server.hits("/too-many-requests"),
+        1,
+        "Retry-After honoured across the restart"
+    );
+    let _ = daemon.start_kill();
+    let _ = daemon.wait().await;
+}
+
+/// `once` delivers an alert while a silent source is still timing out: one
+/// bad source does not hold back every alert until its timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn once_delivers_alerts_while_a_slow_source_is_still_polled() {
+    let server = HazardServer::start().await;
+    server.set_feed("/ok.xml", fixture("un-fr.rss"));
+    let w = World::new().await;
+    let text = w.config(
+        // World's config sets timeout = "5s".
+        "first_run = \"alert\"",
+        &format!(
+            "[sources.silent]\nurl = \"{}\"\n\n[sources.un-news]\nurl = \"{}\"",
+            server.url("/silent"),
+            server.url("/ok.xml")
+        ),
+    );
+    let config = vigie::config::parse(&text, Path::new("vigie.toml")).unwrap();
+    let started = std::time::Instant::now();
+    let once = tokio::spawn(vigie::app::once(config, None, false));
+    assert!(
+        w.hook.wait_for(1, Duration::from_secs(3)).await,
+        "the alert waited for the silent source"
+    );
+    assert!(!once.is_finished());
+    let report = once.await.unwrap().unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(5));
+    let deliveries = report.deliveries.unwrap();
+    assert_eq!(
+        (deliveries.sent, deliveries.retrying, deliveries.dead),
+        (1, 0, 0)
+    );
+    assert_eq!(w.hook.delivered().len(), 1);
+}

@@ -60,6 +60,7 @@ fn poll_with(keys: &[&str]) -> PollRecord {
             .collect(),
         body_hash: None,
         hint: None,
+        next_poll: None,
     }
 }
 

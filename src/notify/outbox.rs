@@ -85,7 +85,19 @@ impl Dispatcher {
         let mut tasks = JoinSet::new();
         for (name, channel) in self.channels.iter() {
             let (this, name, channel) = (self.clone(), name.to_string(), channel.clone());
-            tasks.spawn(async move { this.dispatch_notifier(&name, &channel, due).await });
+            tasks.spawn(async move {
+                // Batch after batch until nothing more goes out: `once`
+                // must deliver more than one batch of alerts.
+                let mut total = DispatchReport::default();
+                loop {
+                    let (pass, wait) = this.dispatch_notifier(&name, &channel, due).await?;
+                    let progressed = pass.sent + pass.dead > 0;
+                    total.add(pass);
+                    if wait.is_some() || !progressed || this.shutdown.is_cancelled() {
+                        return Ok::<_, StoreError>((total, wait));
+                    }
+                }
+            });
         }
         // Every notifier's pass runs to its end, even when another fails:
         // dropping the set would abort a send halfway.

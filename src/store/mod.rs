@@ -96,6 +96,8 @@ pub struct PollRecord {
     pub body_hash: Option<String>,
     /// The feed's polling hint, if it gave one.
     pub hint: Option<Duration>,
+    /// When the scheduler means to poll the source next, if known.
+    pub next_poll: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -155,13 +157,14 @@ pub trait Store: Send + Sync {
     /// A `304`, or a `200` byte-identical to the last one: the source is
     /// healthy and its articles are unchanged. New `validators` (a `200`
     /// may bring a new `ETag`) and a new `hint` replace the stored ones
-    /// when given.
+    /// when given; `next_poll` is when the scheduler means to poll again.
     async fn record_not_modified(
         &self,
         source: &str,
         at: DateTime<Utc>,
         validators: Option<&Validators>,
         hint: Option<Duration>,
+        next_poll: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// When the scheduler means to poll `source` next.
     async fn set_next_poll(&self, source: &str, at: DateTime<Utc>) -> Result<(), StoreError>;

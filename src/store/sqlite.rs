@@ -217,20 +217,33 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let at = ms(poll.at);
         let mut outcome = PollOutcome::default();
+        // Every key in one statement (one round trip to SQLite's thread,
+        // not one per key); RETURNING names those that were new.
+        let all_keys: Vec<&str> = poll
+            .articles
+            .iter()
+            .flat_map(|a| a.keys.iter().map(String::as_str))
+            .collect();
+        let mut inserted: HashSet<String> = sqlx::query_scalar(
+            "INSERT INTO article_keys (source, key, first_seen)
+             SELECT ?1, value, ?2 FROM json_each(?3) WHERE true
+             ON CONFLICT DO NOTHING RETURNING key",
+        )
+        .bind(&poll.source)
+        .bind(at)
+        .bind(serde_json::to_string(&all_keys)?)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
         for article in &poll.articles {
+            // In document order, a key counts as new for the first article
+            // that has it, as if each were inserted in turn.
             let mut main_is_new = false;
             for (i, key) in article.keys.iter().enumerate() {
-                let inserted = sqlx::query(
-                    "INSERT INTO article_keys (source, key, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                )
-                .bind(&poll.source)
-                .bind(key)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                let new = inserted.remove(key);
                 if i == 0 {
-                    main_is_new = inserted == 1;
+                    main_is_new = new;
                 }
             }
             if article.known || !main_is_new {
@@ -245,15 +258,16 @@ impl Store for SqliteStore {
         }
         sqlx::query(
             "INSERT INTO sources (name, etag, last_modified, last_success, failures, items_seen,
-                 body_hash, hint_secs, last_poll_at, first_success_at, last_new_at)
-             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?4, ?4, CASE WHEN ?5 > 0 THEN ?4 END)
+                 body_hash, hint_secs, last_poll_at, first_success_at, last_new_at, next_poll_at)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?4, ?4, CASE WHEN ?5 > 0 THEN ?4 END, ?8)
              ON CONFLICT (name) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,
                  last_success = excluded.last_success, failures = 0,
                  items_seen = sources.items_seen + excluded.items_seen,
                  body_hash = excluded.body_hash, hint_secs = excluded.hint_secs,
                  last_poll_at = excluded.last_poll_at,
                  first_success_at = COALESCE(sources.first_success_at, excluded.first_success_at),
-                 last_new_at = COALESCE(excluded.last_new_at, sources.last_new_at)",
+                 last_new_at = COALESCE(excluded.last_new_at, sources.last_new_at),
+                 next_poll_at = COALESCE(excluded.next_poll_at, sources.next_poll_at)",
         )
         .bind(&poll.source)
         .bind(&poll.validators.etag)
@@ -262,6 +276,7 @@ impl Store for SqliteStore {
         .bind(outcome.articles as i64)
         .bind(&poll.body_hash)
         .bind(poll.hint.map(secs))
+        .bind(poll.next_poll.map(ms))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -274,13 +289,14 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
         validators: Option<&Validators>,
         hint: Option<Duration>,
+        next_poll: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE sources SET last_success = ?1, last_poll_at = ?1, failures = 0,
                  first_success_at = COALESCE(first_success_at, ?1),
                  etag = CASE WHEN ?2 THEN ?3 ELSE etag END,
                  last_modified = CASE WHEN ?2 THEN ?4 ELSE last_modified END,
-                 hint_secs = COALESCE(?5, hint_secs)
+                 hint_secs = COALESCE(?5, hint_secs), next_poll_at = ?7
              WHERE name = ?6",
         )
         .bind(ms(at))
@@ -289,6 +305,7 @@ impl Store for SqliteStore {
         .bind(validators.and_then(|v| v.last_modified.as_deref()))
         .bind(hint.map(secs))
         .bind(source)
+        .bind(ms(next_poll))
         .execute(&self.pool)
         .await?;
         Ok(())

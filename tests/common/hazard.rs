@@ -233,9 +233,9 @@ fn redirect(location: String) -> Vec<u8> {
 
 const RSS: &str = "application/rss+xml";
 
-/// 64 MiB of one byte, compressed to a few hundred KiB; made once, off the
-/// async workers.
-async fn bomb(gzip: bool) -> Vec<u8> {
+/// 32 MiB of one byte, compressed to a few dozen KiB; made once, off the
+/// async workers (call it before a timed fetch: making it takes a moment).
+pub async fn bomb(gzip: bool) -> Vec<u8> {
     static GZIP: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     static BROTLI: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     let cell = if gzip { &GZIP } else { &BROTLI };
@@ -251,16 +251,16 @@ async fn bomb(gzip: bool) -> Vec<u8> {
 fn make_bomb(gzip: bool) -> Vec<u8> {
     let block = vec![b' '; 1024 * 1024];
     if gzip {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        for _ in 0..64 {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for _ in 0..32 {
             gz.write_all(&block).unwrap();
         }
         gz.finish().unwrap()
     } else {
         let mut out = Vec::new();
         {
-            let mut br = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
-            for _ in 0..64 {
+            let mut br = brotli::CompressorWriter::new(&mut out, 4096, 1, 22);
+            for _ in 0..32 {
                 br.write_all(&block).unwrap();
             }
         }
