@@ -339,6 +339,10 @@ enum Kind {
     },
 }
 
+/// Marks, in [`Group::by_first`], a pattern that is its first word alone:
+/// found as soon as the word is, without reading the pattern.
+const SINGLE_WORD: u32 = 1 << 31;
+
 /// Lists of pattern ids in one allocation, for lookups by word id that
 /// stay in cache.
 #[derive(Debug, Default)]
@@ -431,6 +435,9 @@ struct Group {
     prefix_starts: Vec<u64>,
     /// Indexed by pattern id.
     patterns: Vec<Pattern>,
+    /// For each pattern id, the rules it triggers (see
+    /// [`Pattern::rules`]), in one allocation.
+    triggers: Csr,
     regexes: Vec<Regex>,
     /// The regexes with no usable prefix, all run over every field at once.
     regex_set: Option<RegexSet>,
@@ -506,7 +513,11 @@ impl GroupBuilder {
         let mut by_prefix: WordMap<Vec<PrefixUse>> = WordMap::default();
         for (id, p) in self.patterns.iter().enumerate() {
             match (p.exact.first(), &p.prefix) {
-                (Some(&first), _) => by_first_lists[first as usize].push(id as u32),
+                (Some(&first), prefix) => {
+                    let single = p.exact.len() == 1 && prefix.is_none();
+                    let flag = if single { SINGLE_WORD } else { 0 };
+                    by_first_lists[first as usize].push(id as u32 | flag);
+                }
                 (None, Some(prefix)) => by_prefix
                     .entry(prefix.clone())
                     .or_default()
@@ -554,6 +565,12 @@ impl GroupBuilder {
             opts: self.opts,
             vocabulary: self.vocabulary,
             by_first: Csr::new(by_first_lists),
+            triggers: Csr::new(
+                self.patterns
+                    .iter()
+                    .map(|p| p.rules.iter().map(|&r| r as u32).collect())
+                    .collect(),
+            ),
             by_prefix,
             prefix_lengths,
             prefix_starts,
@@ -907,7 +924,8 @@ impl Matcher {
             let Some(gs) = gs else { continue };
             let group = &self.groups[g];
             for &p in gs.hits.keys() {
-                candidates.extend(group.patterns[p].rules.iter().copied());
+                let rules = group.triggers.get(p).unwrap_or_default();
+                candidates.extend(rules.iter().map(|&r| r as usize));
             }
             for &i in gs.regex.keys() {
                 candidates.extend(group.regex_rules[i].iter().copied());
@@ -1598,24 +1616,28 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupSca
         let mut ids = Vec::with_capacity(n);
         ids.extend((0..n).map(|w| group.vocabulary.get(folded.word(w)).unwrap_or(UNKNOWN)));
         let bit = f.bit();
-        let mut record = |p: usize, first: usize| {
-            // Only the first occurrence in a field is kept: a body repeating
-            // one word a thousand times costs one entry.
-            if scan.found[p] & bit != 0 {
-                return;
-            }
+        // Only the first occurrence in a field is kept: a body repeating
+        // one word a thousand times costs one entry.
+        let record = |scan: &mut GroupScan, p: usize, first: usize, words: usize| {
             scan.found[p] |= bit;
-            let pattern = &group.patterns[p];
             let hit = scan.hits.entry(p).or_default();
             if hit.first[i].is_none() {
-                let last = first + pattern.words - 1;
+                let last = first + words - 1;
                 hit.first[i] = Some(folded.span(first).start..folded.span(last).end);
             }
         };
         let mut regex_candidates: Vec<usize> = Vec::new();
         for (at, &id) in ids.iter().enumerate() {
             if let Some(starting) = group.by_first.get(id as usize) {
-                for p in starting.iter().map(|&p| p as usize) {
+                for &item in starting {
+                    let p = (item & !SINGLE_WORD) as usize;
+                    if scan.found[p] & bit != 0 {
+                        continue;
+                    }
+                    if item & SINGLE_WORD != 0 {
+                        record(&mut scan, p, at, 1);
+                        continue;
+                    }
                     let pattern = &group.patterns[p];
                     let end = at + pattern.words;
                     let follows = end <= n
@@ -1626,7 +1648,7 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupSca
                             .as_deref()
                             .is_none_or(|prefix| folded.word(end - 1).starts_with(prefix));
                     if follows {
-                        record(p, at);
+                        record(&mut scan, p, at, pattern.words);
                     }
                 }
             }
@@ -1643,7 +1665,10 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupSca
                     };
                     for &used in group.by_prefix.get(start).into_iter().flatten() {
                         match used {
-                            PrefixUse::Pattern(p) => record(p, at),
+                            PrefixUse::Pattern(p) if scan.found[p] & bit == 0 => {
+                                record(&mut scan, p, at, 1)
+                            }
+                            PrefixUse::Pattern(_) => {}
                             PrefixUse::Regex(r) => regex_candidates.push(r),
                         }
                     }
