@@ -1327,8 +1327,12 @@ impl IdHasher {
 /// keyed by the word's 64-bit hash and the word is then compared in place,
 /// without the library call a string key costs. Two words with one hash
 /// (never seen, but possible) keep working through `collided`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Vocabulary {
+    /// One bit per hash bucket of [`MAYBE_BITS`]: most words of a text are
+    /// no rule's, and this small table (in cache) says so without a probe
+    /// of the large one.
+    maybe: Vec<u64>,
     by_hash: HashMap<u64, Slot, std::hash::BuildHasherDefault<PassHasher>>,
     words: Vec<Box<str>>,
     collided: WordMap<u32>,
@@ -1340,15 +1344,40 @@ struct Vocabulary {
 struct Slot {
     id: u32,
     len: u32,
-    head: u128,
+    /// Two words rather than a `u128`, whose 16-byte alignment would make
+    /// every bucket of the table half as large again.
+    head: [u64; 2],
 }
 
 /// The first 16 bytes of a word, zero-padded.
-fn head(word: &[u8]) -> u128 {
+fn head(word: &[u8]) -> [u64; 2] {
     let mut buf = [0u8; 16];
     let n = word.len().min(16);
     buf[..n].copy_from_slice(&word[..n]);
-    u128::from_le_bytes(buf)
+    let (a, b) = buf.split_at(8);
+    let word = |half: &[u8]| u64::from_le_bytes(half.try_into().unwrap_or([0; 8]));
+    [word(a), word(b)]
+}
+
+/// log2 of the bits of [`Vocabulary::maybe`]: 2^18 bits, 32 KiB.
+const MAYBE_BITS: u32 = 18;
+
+impl Default for Vocabulary {
+    fn default() -> Vocabulary {
+        Vocabulary {
+            maybe: vec![0; 1 << (MAYBE_BITS - 6)],
+            by_hash: HashMap::default(),
+            words: Vec::new(),
+            collided: WordMap::default(),
+        }
+    }
+}
+
+/// The bit of [`Vocabulary::maybe`] for a hash: its top bits, which the
+/// table's buckets (low bits) do not use.
+fn maybe_bit(hash: u64) -> (usize, u64) {
+    let bit = (hash >> (64 - MAYBE_BITS)) as usize;
+    (bit >> 6, 1 << (bit & 63))
 }
 
 impl Vocabulary {
@@ -1367,7 +1396,10 @@ impl Vocabulary {
             len: word.len() as u32,
             head: head(word.as_bytes()),
         };
-        match self.by_hash.entry(word_hash(word)) {
+        let hash = word_hash(word);
+        let (at, bit) = maybe_bit(hash);
+        self.maybe[at] |= bit;
+        match self.by_hash.entry(hash) {
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(slot);
             }
@@ -1380,7 +1412,12 @@ impl Vocabulary {
 
     fn get(&self, word: &str) -> Option<u32> {
         let bytes = word.as_bytes();
-        if let Some(slot) = self.by_hash.get(&word_hash(word))
+        let hash = word_hash(word);
+        let (at, bit) = maybe_bit(hash);
+        if self.maybe[at] & bit == 0 && self.collided.is_empty() {
+            return None;
+        }
+        if let Some(slot) = self.by_hash.get(&hash)
             && slot.len as usize == bytes.len()
             && slot.head == head(bytes)
             && (bytes.len() <= 16 || *self.words[slot.id as usize] == *word)
@@ -1605,6 +1642,9 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupSca
     }
     let mut scan = GroupScan::default();
     scan.found = found;
+    // A 3 KB article finds a few hundred patterns of a large rule set:
+    // growing the table step by step would rehash it six times.
+    scan.hits.reserve(group.patterns.len().min(256));
     for f in Field::TEXT {
         let i = f as usize;
         let text = texts[i].as_ref();
