@@ -520,6 +520,24 @@ url = "http://127.0.0.1:8787/alerts"
         hint: Some("add a term the articles must contain"),
     },
     Case {
+        mistake: "a ligature inside a regex class",
+        config: r#"[sources.un-news]
+url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
+
+[rules.minusma]
+query = 'minusma OR /c[œo]ur/'
+notify = ["desk"]
+
+[notifiers.desk]
+type = "webhook"
+url = "http://127.0.0.1:8787/alerts"
+"#,
+        at: "5:21",
+        path: "rules.minusma.query",
+        message: "œ is spelled oe in the normalized text",
+        hint: None,
+    },
+    Case {
         mistake: "an unknown stemming language",
         config: r#"[sources.un-news]
 url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"

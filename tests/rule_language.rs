@@ -741,6 +741,35 @@ const CASES: &[Row] = &[
         true,
     ),
     ("regex: field", "title:/bamako/", Plain, b("Bamako"), false),
+    (
+        "regex: ligature as a group",
+        "/cœurs?/",
+        Plain,
+        t("le coeur du Sahel"),
+        true,
+    ),
+    (
+        "regex: ? after a ligature",
+        "/straß?e/",
+        Plain,
+        t("die Strase"),
+        false,
+    ),
+    (
+        "regex: ? after a ligature, present",
+        "/straß?e/",
+        Plain,
+        t("die Straße"),
+        true,
+    ),
+    (
+        "regex: decomposed accent",
+        "/re\u{301}solution/",
+        Plain,
+        t("la résolution"),
+        true,
+    ),
+    ("regex: superscript digit", "/m²/", Plain, t("200 m2"), true),
     ("regex: case_sensitive", "/ONU/", Case, t("l'onu"), false),
     // Stemming.
     (
@@ -958,6 +987,31 @@ fn keywords_exclude_and_query_must_all_hold() {
         let got = matches(spec.clone(), &t(title)).unwrap();
         assert_eq!(got, *expect, "{spec:?} on {title:?}");
     }
+}
+
+#[test]
+fn what_only_compiling_tells_is_an_error() {
+    let cases = [
+        ("/c[œo]ur/", "œ is spelled oe"),
+        ("\"onu onu\"~3", "needs different words"),
+    ];
+    for (query, message) in cases {
+        let err = Matcher::new(vec![spec(query, Plain)]).unwrap_err();
+        assert!(err.to_string().contains(message), "{query}: {err}");
+    }
+    let err = Matcher::new(vec![spec("\"retrait retraits\"~5", StemFr)]).unwrap_err();
+    assert!(err.to_string().contains("needs different words"), "{err}");
+    assert!(Matcher::new(vec![spec("\"retrait retraits\"~5", Plain)]).is_ok());
+}
+
+#[test]
+fn proximity_sees_every_occurrence() {
+    let body = format!("{}retrait", "onu ".repeat(10_001));
+    let art = Art {
+        body: leak(&body),
+        ..t("")
+    };
+    assert!(matches(spec("\"onu retrait\"~1", Plain), &art).unwrap());
 }
 
 #[test]

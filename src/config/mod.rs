@@ -847,6 +847,18 @@ impl Validator {
             sources: scope_sources,
             tags: scope_tags,
         };
+        // What only compiling can tell (a regex whose folded letters no
+        // longer compile, a proximity search whose words fold to one):
+        // compiled alone here, so that the error points into the query.
+        if let (Err(e), Some(q)) = (Matcher::new(vec![spec.clone()]), &raw.query) {
+            match e {
+                crate::rules::RuleError::Query { error, .. } => {
+                    self.query_error(q, &format!("{path}.query"), error);
+                }
+                other => self.err(q.span(), &format!("{path}.query"), other.to_string()),
+            }
+            return None;
+        }
         Some((Rule { name, notify }, spec))
     }
 
@@ -855,10 +867,6 @@ impl Validator {
     fn query(&mut self, value: &S<String>, path: &str, has_keywords: bool) -> Option<String> {
         let text = value.get_ref();
         let span = value.span();
-        let at = |offset: usize, raw: &str| {
-            raw_offset(raw, offset).map_or(span.start, |o| span.start + o)
-        };
-        let raw = self.text.get(span.clone()).unwrap_or_default().to_string();
         match crate::rules::parse_query(text) {
             Ok(expr) if expr.holds_without_terms() && !has_keywords => {
                 self.errors.push(
@@ -874,16 +882,25 @@ impl Validator {
             }
             Ok(_) => Some(text.clone()),
             Err(e) => {
-                let start = at(e.span.start, &raw);
-                let end = at(e.span.end, &raw).max(start);
-                let mut err = ConfigError::new(Some(start..end), path, e.message);
-                if let Some(hint) = e.hint {
-                    err = err.hint(hint);
-                }
-                self.errors.push(err);
+                self.query_error(value, path, e);
                 None
             }
         }
+    }
+
+    /// A query error, at its place in the config file (through quotes and
+    /// escapes).
+    fn query_error(&mut self, value: &S<String>, path: &str, e: crate::rules::QueryError) {
+        let span = value.span();
+        let raw = self.text.get(span.clone()).unwrap_or_default();
+        let at = |offset: usize| raw_offset(raw, offset).map_or(span.start, |o| span.start + o);
+        let start = at(e.span.start);
+        let end = at(e.span.end).max(start);
+        let mut err = ConfigError::new(Some(start..end), path, e.message);
+        if let Some(hint) = e.hint {
+            err = err.hint(hint);
+        }
+        self.errors.push(err);
     }
 
     fn terms(&mut self, list: Option<&S<Vec<S<String>>>>, path: &str) -> Vec<String> {

@@ -144,9 +144,6 @@ impl fmt::Display for Field {
 /// A term without a field looks in the title, the summary and the body.
 const DEFAULT_FIELDS: u8 = 0b111;
 
-/// Most occurrences of one word in one field kept for proximity searches.
-const MAX_POSITIONS: usize = 10_000;
-
 /// What rules look at in an article, each text on its own: a phrase never
 /// spans the end of the title and the start of the summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -590,6 +587,9 @@ struct RuleCompiler<'a> {
     builders: &'a mut Vec<GroupBuilder>,
     terms: Vec<TermDef>,
     groups: Vec<usize>,
+    /// Why the last term could not be compiled, when there is more to say
+    /// than "no word".
+    error: Option<String>,
 }
 
 impl RuleCompiler<'_> {
@@ -653,8 +653,17 @@ impl RuleCompiler<'_> {
             }
             (_, TermKind::Near { text, distance }) => {
                 let mut words = fold_words(text, rule_opts);
+                let written = words.len();
                 words.sort();
                 words.dedup();
+                if words.len() < written {
+                    self.error = Some(
+                        "a proximity search needs different words (here two are the same \
+                         once normalized)"
+                            .into(),
+                    );
+                    return None;
+                }
                 if words.is_empty() {
                     return None;
                 }
@@ -678,16 +687,26 @@ impl RuleCompiler<'_> {
                 }
             }
             (_, TermKind::Regex { pattern }) => {
-                let folded = fold_pattern(pattern, plain);
+                let folded = match fold_pattern(pattern, plain) {
+                    Ok(folded) => folded,
+                    Err(message) => {
+                        self.error = Some(message);
+                        return None;
+                    }
+                };
                 let group = self.group(plain);
                 let b = &mut self.builders[group];
                 b.fields |= fields;
                 let index = match b.regex_ids.get(&folded) {
                     Some(&i) => i,
                     None => {
-                        let regex = query::compile_regex(&folded, plain.case_sensitive)
-                            .map_err(|_| ())
-                            .ok()?;
+                        let regex = match query::compile_regex(&folded, plain.case_sensitive) {
+                            Ok(regex) => regex,
+                            Err(message) => {
+                                self.error = Some(message);
+                                return None;
+                            }
+                        };
                         let i = b.regexes.len();
                         b.regexes.push(regex);
                         b.regex_sources.push(folded.clone());
@@ -728,9 +747,13 @@ impl RuleCompiler<'_> {
             ExprKind::Term(t) => match self.term(t.field, &t.kind, t.display()) {
                 Some(i) => NodeKind::Term(i),
                 None => {
+                    let message = self
+                        .error
+                        .take()
+                        .unwrap_or_else(|| format!("{label} has no word to match"));
                     return Err(QueryError {
                         span: expr.span.clone(),
-                        message: format!("{label} cannot be compiled"),
+                        message,
                         hint: None,
                     });
                 }
@@ -769,20 +792,49 @@ impl RuleCompiler<'_> {
 }
 
 /// Folds the letters of a regex the way texts are folded (`é` → `e` unless
-/// accent-sensitive); its syntax is ASCII and left alone.
-fn fold_pattern(pattern: &str, opts: FoldOptions) -> String {
+/// accent-sensitive, `²` → `2`, combining accents dropped); its syntax is
+/// ASCII and left alone. A char that folds to several (`œ` → `oe`) becomes
+/// a group, so `?` or `*` after it still applies to all of it; inside a
+/// `[…]` class that cannot be written, and is an error.
+fn fold_pattern(pattern: &str, opts: FoldOptions) -> Result<String, String> {
     let mut out = String::with_capacity(pattern.len());
-    for c in pattern.chars() {
-        if c.is_ascii() || !c.is_alphabetic() {
+    let mut in_class = false;
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c.is_ascii() {
             out.push(c);
+            match c {
+                '\\' => out.extend(chars.next()),
+                '[' => in_class = true,
+                ']' => in_class = false,
+                _ => {}
+            }
             continue;
         }
-        match fold_words(c.encode_utf8(&mut [0; 4]), opts).pop() {
-            Some(folded) => out.push_str(&folded),
-            None => out.push(c),
+        let is_accent = unicode_normalization::char::is_combining_mark(c)
+            && unicode_normalization::char::canonical_combining_class(c) != 0;
+        if is_accent && !opts.accent_sensitive {
+            continue;
+        }
+        let folded = fold_words(c.encode_utf8(&mut [0; 4]), opts);
+        match folded.as_slice() {
+            [one] if one.chars().count() == 1 => out.push_str(one),
+            [several] if !in_class => {
+                out.push_str("(?:");
+                out.push_str(several);
+                out.push(')');
+            }
+            [several] => {
+                return Err(format!(
+                    "{c} is spelled {several} in the normalized text, which a [...] class \
+                     cannot hold: write (?:{several}|...) instead"
+                ));
+            }
+            // Punctuation, or a char that makes several words: as written.
+            _ => out.push(c),
         }
     }
-    out
+    Ok(out)
 }
 
 impl Matcher {
@@ -793,6 +845,7 @@ impl Matcher {
         let mut compiled = Vec::with_capacity(rules.len());
         for (r, spec) in rules.iter().enumerate() {
             let mut c = RuleCompiler {
+                error: None,
                 spec,
                 builders: &mut builders,
                 terms: Vec::new(),
@@ -1563,7 +1616,6 @@ impl<'a> Scan<'a> {
                     .enumerate()
                     .filter(|&(_, id)| Some(*id) == word)
                     .map(|(i, _)| i as u32)
-                    .take(MAX_POSITIONS)
                     .collect()
             })
             .collect();

@@ -126,7 +126,11 @@ pub fn parse(query: &str) -> Result<Expr, QueryError> {
         return Err(QueryError::new(0..query.len(), "the query is empty")
             .hint("write words to look for, e.g. minusma OR \"casques bleus\""));
     }
-    let mut parser = Parser { tokens, pos: 0 };
+    let mut parser = Parser {
+        tokens,
+        pos: 0,
+        depth: 0,
+    };
     let expr = parser.or(None)?;
     if let Some(extra) = parser.peek() {
         // `or` stops only before `)` or the end.
@@ -351,8 +355,13 @@ fn regex(query: &str, start: usize) -> Result<Token, QueryError> {
     if pattern.is_empty() {
         return Err(QueryError::new(span, "empty regular expression"));
     }
-    let compiled = compile_regex(&pattern, false).map_err(|m| QueryError::new(span.clone(), m))?;
-    if compiled.is_match("") || regex::Regex::new(&pattern).is_ok_and(|r| r.is_match("")) {
+    // On its own first: wrapped, `x)|(` would parse, and match any space.
+    let bare = regex::RegexBuilder::new(&pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| QueryError::new(span.clone(), regex_message(&e)))?;
+    compile_regex(&pattern, false).map_err(|m| QueryError::new(span.clone(), m))?;
+    if bare.is_match("") {
         return Err(QueryError::new(
             span,
             "the regular expression matches empty text, so it would match every article",
@@ -477,7 +486,13 @@ fn check_words(text: &str, span: Range<usize>, prefix: bool) -> Result<(), Query
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Groups and NOTs being read, to refuse a query nested so deep that
+    /// reading it would exhaust the stack.
+    depth: usize,
 }
+
+/// Deeper than any query a person writes.
+const MAX_DEPTH: usize = 100;
 
 impl Parser {
     fn peek(&self) -> Option<&Token> {
@@ -533,6 +548,19 @@ impl Parser {
         let Some(t) = self.peek().cloned() else {
             return self.primary(field);
         };
+        if self.depth >= MAX_DEPTH {
+            return Err(QueryError::new(
+                t.span,
+                format!("the query nests deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        self.depth += 1;
+        let result = self.unary_inner(t, field);
+        self.depth -= 1;
+        result
+    }
+
+    fn unary_inner(&mut self, t: Token, field: Option<Field>) -> Result<Expr, QueryError> {
         if !matches!(t.tok, Tok::Not | Tok::Minus) {
             return self.primary(field);
         }
@@ -559,6 +587,10 @@ impl Parser {
         };
         match t.tok {
             Tok::Open => {
+                if self.peek().is_none() {
+                    return Err(QueryError::new(t.span, "unclosed parenthesis")
+                        .hint("close the group with )"));
+                }
                 if self.peek().is_some_and(|n| n.tok == Tok::Close) {
                     let close = self.next().map_or(t.span.end, |c| c.span.end);
                     return Err(QueryError::new(t.span.start..close, "empty parentheses"));
@@ -758,6 +790,8 @@ mod tests {
             ("//", 0, "empty regular expression"),
             ("/(a{1000}){1000}/", 0, "the regular expression is too big"),
             ("title:(body:a)", 7, "field body: inside a title: group"),
+            ("/x)|(/", 0, "invalid regular expression"),
+            ("a (", 2, "unclosed parenthesis"),
             ("source:/a/", 7, "source: takes words"),
         ];
         for (query, at, message) in cases {
@@ -769,6 +803,17 @@ mod tests {
             );
             assert_eq!(err.span.start, *at, "{query:?}: {err:?}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("{}minusma{}", "(".repeat(5000), ")".repeat(5000));
+        let err = parse(&deep).unwrap_err();
+        assert!(err.message.contains("nests deeper"), "{err:?}");
+        let nots = format!("{}minusma", "NOT ".repeat(5000));
+        assert!(parse(&nots).unwrap_err().message.contains("nests deeper"));
+        let fine = format!("{}minusma{}", "(".repeat(50), ")".repeat(50));
+        assert!(parse(&fine).is_ok());
     }
 
     #[test]
