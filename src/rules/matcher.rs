@@ -976,7 +976,7 @@ impl Matcher {
         for (g, gs) in scan.groups.iter().enumerate() {
             let Some(gs) = gs else { continue };
             let group = &self.groups[g];
-            for &p in gs.hits.keys() {
+            for &(p, _) in &gs.hits {
                 let rules = group.triggers.get(p).unwrap_or_default();
                 candidates.extend(rules.iter().map(|&r| r as usize));
             }
@@ -1327,7 +1327,11 @@ struct GroupScan {
     /// For each pattern id, the fields (bits) it was found in: what rule
     /// evaluation asks, answered without hashing.
     found: Vec<u8>,
-    hits: IdMap<PatternHit>,
+    /// For each pattern id, one more than its index in `hits` (0: not
+    /// found), so that a hit is recorded and read without hashing.
+    slots: Vec<u32>,
+    /// The patterns found, in the order first found, with where.
+    hits: Vec<(usize, PatternHit)>,
     /// For each regex found, the text fields (bits) it was found in.
     regex: IdMap<u8>,
 }
@@ -1550,7 +1554,11 @@ impl<'a> Scan<'a> {
     }
 
     fn pattern(&self, group: usize, pattern: usize) -> Option<&PatternHit> {
-        self.groups.get(group)?.as_ref()?.hits.get(&pattern)
+        let gs = self.groups.get(group)?.as_ref()?;
+        let slot = *gs.slots.get(pattern)?;
+        gs.hits
+            .get(slot.checked_sub(1)? as usize)
+            .map(|(_, hit)| hit)
     }
 
     /// The fields (bits) a pattern was found in.
@@ -1664,23 +1672,28 @@ fn min_window(lists: &[&[u32]]) -> Option<(u32, u32)> {
 }
 
 thread_local! {
-    /// Zeroed `found` buffers, so that an article does not clear one as
-    /// long as the number of patterns: a scan zeroes what it set.
-    static FOUND: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Zeroed `found` and `slots` buffers, so that an article does not
+    /// clear two as long as the number of patterns: a scan zeroes what it
+    /// set.
+    static MARKS: std::cell::RefCell<Vec<(Vec<u8>, Vec<u32>)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Drop for GroupScan {
     fn drop(&mut self) {
-        // Every pattern marked in `found` has an entry in `hits`.
-        for &p in self.hits.keys() {
-            if let Some(mark) = self.found.get_mut(p) {
+        // Every pattern marked in `found` and `slots` has an entry in `hits`.
+        for &(p, _) in &self.hits {
+            if let (Some(mark), Some(slot)) = (self.found.get_mut(p), self.slots.get_mut(p)) {
                 *mark = 0;
+                *slot = 0;
             }
         }
-        let found = std::mem::take(&mut self.found);
-        FOUND.with_borrow_mut(|pool| {
+        let marks = (
+            std::mem::take(&mut self.found),
+            std::mem::take(&mut self.slots),
+        );
+        MARKS.with_borrow_mut(|pool| {
             if pool.len() < 8 {
-                pool.push(found);
+                pool.push(marks);
             }
         });
     }
@@ -1688,14 +1701,15 @@ impl Drop for GroupScan {
 
 fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupScan {
     const UNKNOWN: u32 = u32::MAX;
-    let mut found = FOUND.with_borrow_mut(Vec::pop).unwrap_or_default();
+    let (mut found, mut slots) = MARKS.with_borrow_mut(Vec::pop).unwrap_or_default();
     if found.len() < group.patterns.len() {
         found.resize(group.patterns.len(), 0);
+        slots.resize(group.patterns.len(), 0);
     }
     let mut scan = GroupScan::default();
     scan.found = found;
-    // A 3 KB article finds a few hundred patterns of a large rule set:
-    // growing the table step by step would rehash it six times.
+    scan.slots = slots;
+    // A 3 KB article finds a few hundred patterns of a large rule set.
     scan.hits.reserve(group.patterns.len().min(256));
     for f in Field::TEXT {
         let i = f as usize;
@@ -1712,7 +1726,11 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupSca
         // one word a thousand times costs one entry.
         let record = |scan: &mut GroupScan, p: usize, first: usize, words: usize| {
             scan.found[p] |= bit;
-            let hit = scan.hits.entry(p).or_default();
+            if scan.slots[p] == 0 {
+                scan.hits.push((p, PatternHit::default()));
+                scan.slots[p] = scan.hits.len() as u32;
+            }
+            let hit = &mut scan.hits[scan.slots[p] as usize - 1].1;
             if hit.first[i].is_none() {
                 let last = first + words - 1;
                 hit.first[i] = Some(folded.span(first).start..folded.span(last).end);
