@@ -311,11 +311,14 @@ impl Validator {
         }
         let mut rules = Vec::new();
         let mut specs = Vec::new();
+        // Each rule's `query` value, to place an error the compiler finds.
+        let mut queries = Vec::new();
         for (name, span, value) in rules_raw {
             let path = format!("rules.{name}");
             if let Some(raw) = self.deserialize::<RawRule>(value, &path)
-                && let Some((rule, spec)) = self.rule(name, span, raw, &path, &declared)
+                && let Some((rule, spec, query)) = self.rule(name, span, raw, &path, &declared)
             {
+                queries.push(query);
                 rules.push(rule);
                 specs.push(spec);
             }
@@ -329,8 +332,27 @@ impl Validator {
         let matcher = match Matcher::new(specs) {
             Ok(m) => m,
             Err(e) => {
-                self.errors
-                    .push(ConfigError::new(None, "rules", e.to_string()));
+                // What only compiling can tell (a regex whose folded letters
+                // no longer compile, a proximity search whose words fold to
+                // one): pointed into the query of the rule at fault.
+                let at_fault = |rule: &str| {
+                    let i = rules.iter().position(|r: &Rule| r.name == rule)?;
+                    queries.get(i)?.clone()
+                };
+                let placed = match &e {
+                    crate::rules::RuleError::Query { rule, error } => {
+                        at_fault(rule).map(|query| (query, rule.clone(), error.clone()))
+                    }
+                    _ => None,
+                };
+                match placed {
+                    Some((query, rule, error)) => {
+                        self.query_error(&query, &format!("rules.{rule}.query"), error);
+                    }
+                    None => self
+                        .errors
+                        .push(ConfigError::new(None, "rules", e.to_string())),
+                }
                 return None;
             }
         };
@@ -753,7 +775,7 @@ impl Validator {
         raw: RawRule,
         path: &str,
         declared: &Declared,
-    ) -> Option<(Rule, RuleSpec)> {
+    ) -> Option<(Rule, RuleSpec, Option<S<String>>)> {
         let before = self.errors.len();
         let query = raw.query.as_ref().and_then(|q| {
             let has_keywords = raw
@@ -847,19 +869,7 @@ impl Validator {
             sources: scope_sources,
             tags: scope_tags,
         };
-        // What only compiling can tell (a regex whose folded letters no
-        // longer compile, a proximity search whose words fold to one):
-        // compiled alone here, so that the error points into the query.
-        if let (Err(e), Some(q)) = (Matcher::new(vec![spec.clone()]), &raw.query) {
-            match e {
-                crate::rules::RuleError::Query { error, .. } => {
-                    self.query_error(q, &format!("{path}.query"), error);
-                }
-                other => self.err(q.span(), &format!("{path}.query"), other.to_string()),
-            }
-            return None;
-        }
-        Some((Rule { name, notify }, spec))
+        Some((Rule { name, notify }, spec, raw.query))
     }
 
     /// A rule's query, checked here so that an error points at the very

@@ -116,13 +116,7 @@ impl Field {
 
     /// The field name closest to a misspelt one: `titre` → `title`.
     pub fn nearest(name: &str) -> Option<&'static str> {
-        let name = name.to_lowercase();
-        Field::NAMES
-            .iter()
-            .map(|n| (strsim::jaro_winkler(&name, n), *n))
-            .filter(|(score, _)| *score >= 0.75)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, n)| n)
+        crate::config::diag::nearest(&name.to_lowercase(), Field::NAMES)
     }
 
     /// `source`, `tag` and `lang` are compared whole, not scanned.
@@ -1073,7 +1067,8 @@ impl Matcher {
             NodeKind::All(_) => children.iter().all(|n: &ExplainNode| n.holds),
             NodeKind::Any(_) => children.iter().any(|n: &ExplainNode| n.holds),
             NodeKind::Not(_) => !children[0].holds,
-            NodeKind::Term(t) => self.term_holds(&c.terms[*t], ctx),
+            // A term that holds has at least one hit, and only then.
+            NodeKind::Term(_) => !hits.is_empty(),
             NodeKind::True => true,
         };
         ExplainNode {
@@ -1528,10 +1523,17 @@ struct Scan<'a> {
 
 impl<'a> Scan<'a> {
     fn new(matcher: &Matcher, needed: &[bool], doc: &Document<'a>) -> Scan<'a> {
-        let authors = if doc.authors.len() == 1 {
-            std::borrow::Cow::Borrowed(doc.authors[0].as_str())
-        } else {
-            std::borrow::Cow::Owned(doc.authors.join("\n"))
+        // Joined only when some rule in scope has an `author:` term.
+        let wants_authors = matcher
+            .groups
+            .iter()
+            .zip(needed)
+            .any(|(g, &n)| n && g.fields & Field::Author.bit() != 0);
+        let authors = match doc.authors {
+            [] => std::borrow::Cow::Borrowed(""),
+            [one] => std::borrow::Cow::Borrowed(one.as_str()),
+            _ if !wants_authors => std::borrow::Cow::Borrowed(""),
+            many => std::borrow::Cow::Owned(many.join("\n")),
         };
         let texts = [
             doc.title.into(),
