@@ -633,7 +633,7 @@ impl Store for SqliteStore {
         }
         let ids: Vec<i64> = index.keys().copied().collect();
         let rows = sqlx::query(
-            "SELECT d.alert_id, d.id, d.notifier, d.state, d.attempts, d.last_error, d.next_attempt_at, d.sent_at,
+            "SELECT d.alert_id, d.notifier, d.id, d.state, d.attempts, d.last_error, d.next_attempt_at, d.sent_at,
                     g.id, g.state, g.attempts, g.last_error, g.next_attempt_at, g.sent_at
              FROM deliveries d LEFT JOIN deliveries g ON g.id = d.digest_id
              WHERE d.alert_id IN (SELECT value FROM json_each(?))
@@ -656,8 +656,8 @@ impl Store for SqliteStore {
             let Some(&i) = index.get(&r.get::<i64, _>(0)) else {
                 continue;
             };
-            let notifier: String = r.get(2);
-            let mut d = record(&r, 1, notifier.clone());
+            let notifier: String = r.get(1);
+            let mut d = record(&r, 2, notifier.clone());
             if r.get::<Option<String>, _>(8).is_some() {
                 d.digest = Some(Box::new(record(&r, 8, notifier)));
             }
