@@ -68,7 +68,10 @@ impl Dispatcher {
         send_timeout: Duration,
         shutdown: CancellationToken,
     ) -> Dispatcher {
-        let lease = send_timeout.saturating_mul(3) + Duration::from_secs(60);
+        // Every send is bounded (SMTP by twice the timeout, HTTP by the
+        // timeout): a claim outlives its send, and a crashed sender's claim
+        // delays its deliveries by this much at most.
+        let lease = send_timeout.saturating_mul(3) + Duration::from_secs(10);
         let windows = channels
             .iter()
             .filter(|(name, _)| channels.notifier(name).is_some_and(|n| n.rate.is_some()))
