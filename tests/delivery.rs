@@ -529,3 +529,112 @@ async fn a_body_template_error_is_a_config_error_with_its_position() {
     assert!(said.contains("notifiers.chat.body"), "{said}");
     assert!(said.contains("template error"), "{said}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_of_mails_shares_one_smtp_connection() {
+    let w = World::new().await;
+    w.config("script-title.rss", r#""desk""#, "");
+    let out = w.vigie(&["once"]).await;
+    assert!(out.status.success(), "{}", explain(&out));
+    assert_eq!(w.smtp.messages().len(), 3);
+    assert_eq!(w.smtp.connections(), 1, "one SMTP session for the batch");
+    let table = w.vigie(&["alerts"]).await;
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert_eq!(table.matches("-> desk").count(), 3, "{table}");
+    assert_eq!(table.matches(" sent ").count(), 3, "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_html_template_file_replaces_the_html_part_escaped() {
+    let w = World::new().await;
+    std::fs::write(
+        w.dir.path().join("mail.html.j2"),
+        "<h1>{{ article.title }}</h1>\n<p>{{ matches | length }} terme(s) — {{ source }}</p>\n",
+    )
+    .unwrap();
+    let path = w.config("script-title.rss", r#""desk""#, "");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "from = \"vigie <vigie@example.org>\"",
+        "from = \"vigie <vigie@example.org>\"\ntemplate = \"mail.html.j2\"\nsubject = \"Veille : {{ article.title }}\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = w.vigie(&["once"]).await;
+    assert!(out.status.success(), "{}", explain(&out));
+    let mails = w.smtp.messages();
+    let literal = mails
+        .iter()
+        .map(|m| m.parsed())
+        .find(|p| p.subject.as_deref().is_some_and(|s| s.contains("alert(3)")))
+        .expect("the double-escaped title");
+    let html = literal.html.unwrap();
+    assert!(html.starts_with("<h1>Minusma : &lt;script&gt;"), "{html}");
+    assert!(
+        literal.text.unwrap().contains("Rule: minusma"),
+        "the default text part stays"
+    );
+
+    // A mistake in the file is reported with the file and the line.
+    std::fs::write(
+        w.dir.path().join("mail.html.j2"),
+        "<h1>{{ article.title }}</h1>\n<p>{{ article.auteur }}</p>\n",
+    )
+    .unwrap();
+    let check = w.vigie(&["check"]).await;
+    assert_eq!(check.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&check.stderr);
+    assert!(said.contains("notifiers.desk.template"), "{said}");
+    assert!(said.contains("mail.html.j2 line 2"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sendmail_gets_the_message_and_a_failing_one_is_retried() {
+    let w = World::new().await;
+    let spool = w.dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let script = w.dir.path().join("sendmail");
+    let fail_flag = w.dir.path().join("fail");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ -e {fail} ]; then echo 'queue full' >&2; exit 75; fi\n\
+             n=$(ls {spool} | wc -l)\necho \"$@\" > {spool}/$n.args\ncat > {spool}/$n.eml\n",
+            fail = fail_flag.display(),
+            spool = spool.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    w.config(
+        "un-fr.rss",
+        r#""local""#,
+        &format!(
+            "[notifiers.local]\ntype = \"email\"\nto = [\"desk@example.org\"]\nfrom = \"vigie@example.org\"\ntransport = \"sendmail\"\ncommand = \"{}\"\n",
+            script.display()
+        ),
+    );
+    std::fs::write(&fail_flag, "").unwrap();
+    let first = w.vigie(&["once"]).await;
+    assert_eq!(first.status.code(), Some(2), "{}", explain(&first));
+    let local = w.deliveries("local").await;
+    assert_eq!(local[0]["state"], "pending");
+    assert!(
+        local[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("queue full"),
+        "{local:?}"
+    );
+    std::fs::remove_file(&fail_flag).unwrap();
+    let second = w.vigie(&["once"]).await;
+    assert!(second.status.success(), "{}", explain(&second));
+    let args = std::fs::read_to_string(spool.join("0.args")).unwrap();
+    assert!(args.contains("desk@example.org"), "{args}");
+    let mail = std::fs::read_to_string(spool.join("0.eml")).unwrap();
+    let id = local[0]["id"].as_str().unwrap();
+    assert!(
+        mail.contains(&format!("Message-ID: <{id}@example.org>")),
+        "{mail}"
+    );
+    assert!(mail.contains("Auto-Submitted: auto-generated"));
+}
