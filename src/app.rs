@@ -224,14 +224,14 @@ pub async fn once(
             let stop = CancellationToken::new();
             let wake = Arc::new(Notify::new());
             let before = pipeline.store.outbox_counts().await?;
-            let loops = Arc::new(Dispatcher::new(
+            let dispatcher = Arc::new(Dispatcher::new(
                 pipeline.store.clone(),
                 channels.clone(),
                 config.daemon.timeout,
                 stop.clone(),
-            ))
-            .spawn_loops(wake.clone());
-            Some((stop, wake, loops, before))
+            ));
+            let loops = dispatcher.spawn_loops(wake.clone());
+            Some((stop, wake, (dispatcher, loops), before))
         }
         None => None,
     };
@@ -261,16 +261,21 @@ pub async fn once(
             .collect(),
         deliveries: None,
     };
-    if let (Some(channels), Some((stop, _, mut loops, before))) = (channels, early) {
+    if let (Some(channels), Some((stop, _, (early, mut loops), before))) = (channels, early) {
         // Each loop finishes the delivery in flight, then stops.
         stop.cancel();
         while loops.join_next().await.is_some() {}
-        let dispatcher = Arc::new(Dispatcher::new(
-            pipeline.store.clone(),
-            channels,
-            config.daemon.timeout,
-            CancellationToken::new(),
-        ));
+        // A notifier that already failed in this run (and may have asked
+        // to be left alone with Retry-After) is not tried again at once.
+        let dispatcher = Arc::new(
+            Dispatcher::new(
+                pipeline.store.clone(),
+                channels,
+                config.daemon.timeout,
+                CancellationToken::new(),
+            )
+            .skipping(early.stalled()),
+        );
         let mut deliveries = dispatcher.dispatch(None).await?;
         // Sent or dead through the loops and the last pass (another process
         // sending from the same state meanwhile would be counted too).
