@@ -33,6 +33,8 @@ impl Counters {
             Health::Ok => 2,
         };
         self.changes[slot].fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::service::telemetry::HEALTH_CHANGES, "to" => to.as_str())
+            .increment(1);
         if let Some(g) = self.gauge(from) {
             g.fetch_sub(1, Ordering::Relaxed);
         }

@@ -19,7 +19,9 @@
 //! - [`poll`]: one poll of one source, from fetch to the recording transaction
 //! - [`health`]: each source judged ok, failing or stale; one signal per change
 //! - [`output`]: tables and JSON for people and scripts
-//! - [`app`]: the commands (`once`, `run`, `check`) built on the stages above
+//! - [`app`]: the commands (`once`, `run`, `check`) built on the stages above;
+//!   the daemon loop, its reload and stop
+//! - [`service`]: systemd notifications and watchdog, `/healthz`, `/metrics`
 
 pub mod app;
 pub mod cli;
@@ -35,4 +37,5 @@ pub mod parse;
 pub mod poll;
 pub mod rules;
 pub mod schedule;
+pub mod service;
 pub mod store;

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Channel, Channels};
 use crate::schedule;
+use crate::service::telemetry;
 use crate::store::{Store, StoreError};
 
 /// The most deliveries of one notifier taken in one pass.
@@ -167,7 +168,18 @@ impl Dispatcher {
                 // Sent, or being sent, by another process meanwhile.
                 continue;
             }
-            match channel.send(&d.id, &d.alert).await {
+            let started = std::time::Instant::now();
+            let sent = channel.send(&d.id, &d.alert).await;
+            metrics::histogram!(telemetry::DELIVERY_DURATION, "notifier" => name.to_string())
+                .record(started.elapsed().as_secs_f64());
+            let state = match &sent {
+                Ok(()) => "sent",
+                Err(e) if e.permanent => "dead",
+                Err(_) => "retry",
+            };
+            metrics::counter!(telemetry::DELIVERIES, "notifier" => name.to_string(), "state" => state)
+                .increment(1);
+            match sent {
                 Ok(()) => {
                     tracing::info!(notifier = %name, delivery = %d.id, rule = %d.alert.rule, source = %d.alert.source, "alert delivered");
                     self.store.delivery_sent(&d.id, Utc::now()).await?;
