@@ -63,6 +63,20 @@ pub fn install() -> Option<PrometheusHandle> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default();
             gauge!(START_TIME).set(now.as_secs_f64());
+            // Counters exist from the start, at zero: an alert on
+            // `increase(…[1h]) > 0` must not wait for the first event.
+            for name in [
+                NOT_MODIFIED,
+                FETCHED_BYTES,
+                NEW_ARTICLES,
+                RELOADS,
+                RELOAD_ERRORS,
+            ] {
+                metrics::counter!(name).absolute(0);
+            }
+            for outcome in ["ok", "not_modified", "unchanged", "error"] {
+                metrics::counter!(POLLS, "outcome" => outcome).absolute(0);
+            }
             Some(handle)
         })
         .clone()
