@@ -559,12 +559,14 @@ impl Daemon {
         }
         let now = Instant::now();
         let (mut added, mut changed, mut kept) = (0, 0, 0);
+        let before: HashMap<&str, &config::Source> =
+            old.sources.iter().map(|s| (s.name.as_str(), s)).collect();
         let slots: Vec<Option<Instant>> = new
             .sources
             .iter()
             .map(|s| {
                 let soon = Some(now + first_poll_in(s));
-                let before = old.source(&s.name);
+                let before = before.get(s.name.as_str()).copied();
                 match before {
                     Some(before) if before == s => {
                         kept += 1;

@@ -14,9 +14,10 @@ use crate::config::{Config, Source, defaults};
 use crate::model::{Alert, Article, delivery_id};
 use crate::store::{Health, NewAlert, SourceState, Store, StoreError};
 
-/// In-process counters of source health, for logs now and `/metrics` later
-/// (`vigie_source_health_changes_total{to=…}`, `vigie_sources_failing`,
-/// `vigie_sources_stale`).
+/// In-process counters of source health changes, which wake the delivery
+/// loops when a signal was queued; each change is also counted in
+/// `vigie_source_health_changes_total{to=…}` (the health gauges of
+/// `/metrics` are read from the state at scrape time).
 #[derive(Debug, Default)]
 pub struct Counters {
     /// Changes to failing, stale and ok (recoveries), in that order.

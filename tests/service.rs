@@ -662,3 +662,39 @@ async fn healthz_turns_503_when_the_state_becomes_unreachable() {
     let (status, log) = daemon.stop().await;
     assert!(status.success(), "{status:?}\n{}", log.join("\n"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_format_json_writes_one_object_a_line_and_log_level_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = FeedServer::start().await;
+    feeds.set("/fr/rss.xml", RSS, feed("un-fr.rss"));
+    let hooks = WebhookReceiver::start().await;
+    let config = write_config(
+        dir.path(),
+        "interval = \"1h\"\nlog_format = \"json\"\nlog_level = \"info\"",
+        &format!(
+            "[sources.un-news]\nurl = \"{}\"\n\n[rules.minusma]\nkeywords = [\"Minusma\"]\nnotify = [\"hook\"]\n\n{}",
+            feeds.url("/fr/rss.xml"),
+            hook("hook", &hooks.url())
+        ),
+    );
+    // The config's level rules when RUST_LOG is empty.
+    let daemon = Daemon::start(&config, &[("RUST_LOG", String::new())]).await;
+    let polled = daemon.wait_log("\"polled\"").await;
+    let (status, log) = daemon.stop().await;
+    assert!(status.success(), "{status:?}\n{}", log.join("\n"));
+    let event: serde_json::Value = serde_json::from_str(&polled).expect("a JSON object");
+    assert_eq!(event["level"], "INFO");
+    assert_eq!(event["message"], "polled");
+    assert_eq!(event["source"], "un-news");
+    assert_eq!(event["found"], 3);
+    assert!(event["timestamp"].is_string());
+    for line in &log {
+        let parsed: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert_ne!(
+            parsed["level"], "DEBUG",
+            "log_level = \"info\" filters debug"
+        );
+    }
+}
