@@ -329,6 +329,9 @@ pub async fn status(config: &Config) -> Result<StatusReport, AppError> {
 /// again for deliveries in flight: together well within the unit's
 /// `TimeoutStopSec=60`.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// How often the status line is brought up to date (it reads every
+/// source's state).
+const STATUS_EVERY: Duration = Duration::from_secs(10);
 /// How long the status line waits for the store before it is skipped.
 const STATUS_WAIT: Duration = Duration::from_secs(5);
 
@@ -448,6 +451,8 @@ impl Daemon {
     async fn run(&mut self) {
         let mut beat = tokio::time::interval(self.systemd.heartbeat());
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut status = tokio::time::interval(STATUS_EVERY);
+        status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let shutdown = self.control.shutdown.clone();
         let reload = self.control.reload.clone();
         let mut signalled = 0;
@@ -456,10 +461,8 @@ impl Daemon {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = reload.notified() => self.reload().await,
-                _ = beat.tick() => {
-                    self.systemd.watchdog();
-                    self.refresh_status();
-                }
+                _ = beat.tick() => self.systemd.watchdog(),
+                _ = status.tick() => self.refresh_status(),
                 _ = sleep_until(self.timetable.next()) => {
                     for i in self.timetable.take_due(Instant::now()) {
                         self.pipeline.spawn_poll(&mut self.polls, i, false);

@@ -283,7 +283,12 @@ fn init_logging(daemon: Option<&Daemon>) -> LogFilter {
             .with_writer(std::io::stderr)
             .boxed(),
         _ if journald => match tracing_journald::layer() {
-            Ok(layer) => layer.with_syslog_identifier("vigie".into()).boxed(),
+            // Fields under their own names (`SOURCE=`, `NOTIFIER=`), not
+            // `F_SOURCE=`: none of vigie's collides with the journal's.
+            Ok(layer) => layer
+                .with_syslog_identifier("vigie".into())
+                .with_field_prefix(None)
+                .boxed(),
             Err(e) => {
                 fallback = Some(e);
                 text_layer(journal)

@@ -698,3 +698,68 @@ async fn log_format_json_writes_one_object_a_line_and_log_level_filters() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_the_journal_text_logs_carry_no_timestamp_or_colour_of_their_own() {
+    use std::io::BufRead as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = FeedServer::start().await;
+    feeds.set("/fr/rss.xml", RSS, feed("un-fr.rss"));
+    let config = write_config(
+        dir.path(),
+        "interval = \"1h\"\nlog_format = \"text\"",
+        &format!(
+            "[sources.un-news]\nurl = \"{}\"\n\n[rules.minusma]\nkeywords = [\"Minusma\"]\nnotify = [\"hook\"]\n\n{}",
+            feeds.url("/fr/rss.xml"),
+            hook("hook", "http://127.0.0.1:9/hook")
+        ),
+    );
+    // systemd connects stderr to the journal and names that stream in
+    // JOURNAL_STREAM (device:inode); a pipe stands in for the journal.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    let stat = std::fs::metadata(format!("/proc/self/fd/{}", {
+        use std::os::fd::AsRawFd as _;
+        writer.as_raw_fd()
+    }))
+    .expect("fstat the pipe");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .env("JOURNAL_STREAM", format!("{}:{}", stat.dev(), stat.ino()))
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(writer))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start vigie run");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(reader)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let started = rx
+        .recv_timeout(WAIT)
+        .expect("a first log line under the journal");
+    let pid = child.id().expect("running") as libc::pid_t;
+    // SAFETY: kill(2) on the PID of the child this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("stops")
+        .expect("wait");
+    assert!(status.success());
+    assert!(
+        started.starts_with(" INFO") || started.starts_with("INFO"),
+        "no timestamp of its own: {started:?}"
+    );
+    assert!(!started.contains('\u{1b}'), "no colour: {started:?}");
+    assert!(started.contains("vigie started"), "{started:?}");
+}
