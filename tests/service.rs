@@ -166,6 +166,38 @@ impl Daemon {
     }
 }
 
+/// A test's world: a state directory, the French UN feed served at
+/// `/fr/rss.xml` (without its `<ttl>`), a webhook receiver.
+struct World {
+    dir: tempfile::TempDir,
+    feeds: FeedServer,
+    hooks: WebhookReceiver,
+}
+
+impl World {
+    async fn new() -> World {
+        let feeds = FeedServer::start().await;
+        feeds.set("/fr/rss.xml", RSS, feed("un-fr.rss"));
+        World {
+            dir: tempfile::tempdir().unwrap(),
+            feeds,
+            hooks: WebhookReceiver::start().await,
+        }
+    }
+}
+
+/// `vigie once`, which must succeed: it delivers whatever is pending.
+async fn once(config: &Path) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(["once", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("vigie once");
+    assert!(out.status.success(), "{out:?}");
+}
+
 /// Listens where `NOTIFY_SOCKET` points, as systemd does.
 async fn notify_socket(dir: &Path) -> (PathBuf, Lines) {
     let path = dir.join("notify.sock");
@@ -193,6 +225,16 @@ fn write_config(dir: &Path, daemon: &str, rest: &str) -> PathBuf {
 
 fn hook(name: &str, url: &str) -> String {
     format!("[notifiers.{name}]\ntype = \"webhook\"\nurl = \"{url}\"\n")
+}
+
+/// The source `un-news` at `feed`, a rule `minusma` alerting on any of
+/// `keywords` (TOML strings, comma-separated), and the notifier `hook` at
+/// `hook_url`.
+fn un_news(feed: &str, keywords: &str, hook_url: &str) -> String {
+    format!(
+        "[sources.un-news]\nurl = \"{feed}\"\n\n[rules.minusma]\nkeywords = [{keywords}]\nnotify = [\"hook\"]\n\n{}",
+        hook("hook", hook_url)
+    )
 }
 
 /// A plain HTTP/1.1 GET of `http://ADDR/PATH`: status and body.
@@ -257,18 +299,11 @@ fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn systemd_hears_ready_watchdog_reloading_ready_stopping_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let feeds = FeedServer::start().await;
-    feeds.set("/fr/rss.xml", RSS, feed("un-fr.rss"));
-    let hooks = WebhookReceiver::start().await;
+    let World { dir, feeds, hooks } = World::new().await;
     let config = write_config(
         dir.path(),
         "interval = \"1h\"",
-        &format!(
-            "[sources.un-news]\nurl = \"{}\"\n\n[rules.minusma]\nkeywords = [\"Minusma\"]\nnotify = [\"hook\"]\n\n{}",
-            feeds.url("/fr/rss.xml"),
-            hook("hook", &hooks.url())
-        ),
+        &un_news(&feeds.url("/fr/rss.xml"), r#""Minusma""#, &hooks.url()),
     );
     let (socket, heard) = notify_socket(dir.path()).await;
     let daemon = Daemon::start(
@@ -399,14 +434,7 @@ async fn sighup_applies_a_new_config_and_keeps_pending_deliveries() {
 
     // a's alert, pending since before the reload, was kept: `once` (or the
     // daemon itself, had its retry come due) sends it to the live receiver.
-    let once = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["once", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .output()
-        .await
-        .expect("vigie once");
-    assert!(once.status.success(), "{once:?}");
+    once(&config).await;
     let mut titles: Vec<String> = live
         .delivered()
         .iter()
@@ -423,14 +451,11 @@ async fn sighup_applies_a_new_config_and_keeps_pending_deliveries() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_config_at_reload_is_refused_with_its_position_and_the_old_one_keeps_alerting() {
-    let dir = tempfile::tempdir().unwrap();
-    let feeds = FeedServer::start().await;
-    feeds.set("/fr/rss.xml", RSS, feed("un-fr.rss"));
-    let hooks = WebhookReceiver::start().await;
-    let rest = format!(
-        "[sources.un-news]\nurl = \"{}\"\n\n[rules.minusma]\nkeywords = [\"Minusma\", \"Casques bleus\"]\nnotify = [\"hook\"]\n\n{}",
-        feeds.url("/fr/rss.xml"),
-        hook("hook", &hooks.url())
+    let World { dir, feeds, hooks } = World::new().await;
+    let rest = un_news(
+        &feeds.url("/fr/rss.xml"),
+        r#""Minusma", "Casques bleus""#,
+        &hooks.url(),
     );
     let config = write_config(
         dir.path(),
@@ -483,19 +508,16 @@ async fn a_bad_config_at_reload_is_refused_with_its_position_and_the_old_one_kee
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_with_deliveries_in_flight_loses_none() {
-    let dir = tempfile::tempdir().unwrap();
-    let feeds = FeedServer::start().await;
-    feeds.set("/fr/rss.xml", RSS, feed("un-fr.rss"));
-    let hooks = WebhookReceiver::start().await;
+    let World { dir, feeds, hooks } = World::new().await;
     // Each delivery takes a second: the stop comes while one is in flight.
     hooks.set_delay(Duration::from_secs(1));
     let config = write_config(
         dir.path(),
         "first_run = \"alert\"\ninterval = \"1h\"",
-        &format!(
-            "[sources.un-news]\nurl = \"{}\"\n\n[rules.all]\nkeywords = [\"Mali\", \"retraites\", \"Sahel\"]\nnotify = [\"hook\"]\n\n{}",
-            feeds.url("/fr/rss.xml"),
-            hook("hook", &hooks.url())
+        &un_news(
+            &feeds.url("/fr/rss.xml"),
+            r#""Mali", "retraites", "Sahel""#,
+            &hooks.url(),
         ),
     );
     let daemon = Daemon::start(&config, &[]).await;
@@ -513,14 +535,7 @@ async fn sigterm_with_deliveries_in_flight_loses_none() {
     // The rest waited in the outbox: the next run sends them, and not the
     // ones already sent.
     hooks.set_delay(Duration::ZERO);
-    let once = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
-        .args(["once", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .output()
-        .await
-        .expect("vigie once");
-    assert!(once.status.success(), "{once:?}");
+    once(&config).await;
     let mut ids: Vec<String> = hooks
         .delivered()
         .iter()
@@ -665,18 +680,11 @@ async fn healthz_turns_503_when_the_state_becomes_unreachable() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn log_format_json_writes_one_object_a_line_and_log_level_filters() {
-    let dir = tempfile::tempdir().unwrap();
-    let feeds = FeedServer::start().await;
-    feeds.set("/fr/rss.xml", RSS, feed("un-fr.rss"));
-    let hooks = WebhookReceiver::start().await;
+    let World { dir, feeds, hooks } = World::new().await;
     let config = write_config(
         dir.path(),
         "interval = \"1h\"\nlog_format = \"json\"\nlog_level = \"info\"",
-        &format!(
-            "[sources.un-news]\nurl = \"{}\"\n\n[rules.minusma]\nkeywords = [\"Minusma\"]\nnotify = [\"hook\"]\n\n{}",
-            feeds.url("/fr/rss.xml"),
-            hook("hook", &hooks.url())
-        ),
+        &un_news(&feeds.url("/fr/rss.xml"), r#""Minusma""#, &hooks.url()),
     );
     // The config's level rules when RUST_LOG is empty.
     let daemon = Daemon::start(&config, &[("RUST_LOG", String::new())]).await;
@@ -709,10 +717,10 @@ async fn under_the_journal_text_logs_carry_no_timestamp_or_colour_of_their_own()
     let config = write_config(
         dir.path(),
         "interval = \"1h\"\nlog_format = \"text\"",
-        &format!(
-            "[sources.un-news]\nurl = \"{}\"\n\n[rules.minusma]\nkeywords = [\"Minusma\"]\nnotify = [\"hook\"]\n\n{}",
-            feeds.url("/fr/rss.xml"),
-            hook("hook", "http://127.0.0.1:9/hook")
+        &un_news(
+            &feeds.url("/fr/rss.xml"),
+            r#""Minusma""#,
+            "http://127.0.0.1:9/hook",
         ),
     );
     // systemd connects stderr to the journal and names that stream in
