@@ -401,6 +401,7 @@ pub async fn run(config: Config, control: Control) -> Result<(), AppError> {
         config_tx,
         timetable,
         polls: Polls::default(),
+        repoll: Default::default(),
         delivery,
         wake,
         status_busy: Arc::default(),
@@ -435,6 +436,9 @@ struct Daemon {
     /// Source name → its index in the config in force and the timetable.
     index: HashMap<String, usize>,
     polls: Polls,
+    /// Sources changed by a reload while a poll of theirs (with the old
+    /// settings) was running: polled again as soon as it ends.
+    repoll: std::collections::HashSet<String>,
     delivery: Delivery,
     /// Wakes the notifier loops when alerts were recorded.
     wake: Arc<Notify>,
@@ -474,7 +478,11 @@ impl Daemon {
                     }
                     // A source removed by a reload meanwhile is forgotten.
                     if let Some(&i) = self.index.get(&name) {
-                        self.timetable.done(i, Instant::now(), polled.wait);
+                        let wait = match self.repoll.remove(&name) {
+                            true => first_poll_in(&self.pipeline.config.sources[i]),
+                            false => polled.wait,
+                        };
+                        self.timetable.done(i, Instant::now(), wait);
                     }
                 }
             }
@@ -564,6 +572,7 @@ impl Daemon {
         let (mut added, mut changed, mut kept) = (0, 0, 0);
         let before: HashMap<&str, &config::Source> =
             old.sources.iter().map(|s| (s.name.as_str(), s)).collect();
+        let mut repoll = std::collections::HashSet::new();
         let slots: Vec<Option<Instant>> = new
             .sources
             .iter()
@@ -587,6 +596,7 @@ impl Daemon {
                         // Reading the new URL or settings soon; a poll
                         // still running reschedules the source when done.
                         if self.polls.polling(&s.name) {
+                            repoll.insert(s.name.clone());
                             None
                         } else {
                             soon
@@ -607,6 +617,7 @@ impl Daemon {
         }
         let new = Arc::new(new);
         self.timetable = Timetable::from_slots(slots);
+        self.repoll = repoll;
         self.index = index_of(&new);
         self.pipeline.fetcher = fetcher;
         self.pipeline.config = new.clone();

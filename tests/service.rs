@@ -369,6 +369,9 @@ async fn sighup_applies_a_new_config_and_keeps_pending_deliveries() {
     let feeds = FeedServer::start().await;
     feeds.set("/a.xml", RSS, feed("un-fr.rss"));
     feeds.set("/b.xml", RSS, feed("latin1.rss"));
+    for path in ["/c1.xml", "/c2.xml"] {
+        feeds.set(path, "application/atom+xml", fixture("atom-en.xml"));
+    }
     let live = WebhookReceiver::start().await;
     // A notifier that is down: nothing listens on its port any more.
     let down = {
@@ -383,28 +386,40 @@ async fn sighup_applies_a_new_config_and_keeps_pending_deliveries() {
         dir.path(),
         "first_run = \"alert\"\ninterval = \"1s\"",
         &format!(
-            "[sources.a]\nurl = \"{}\"\n\n{rule}\n{}",
+            "[sources.a]\nurl = \"{}\"\n\n[sources.c]\nurl = \"{}\"\ninterval = \"1h\"\n\n{rule}\n{}",
             feeds.url("/a.xml"),
+            feeds.url("/c1.xml"),
             hook("hook", &down)
         ),
     );
     let daemon = Daemon::start(&config, &[]).await;
     daemon.wait_log("delivery failed; will retry").await;
+    for _ in 0..600 {
+        if feeds.hits("/c1.xml") >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
-    // Source a removed, b added, the notifier moved to a live receiver.
+    // Source a removed, b added, c moved to another URL (polled hourly, so
+    // only the change polls it again), the notifier moved to a live
+    // receiver.
     write_config(
         dir.path(),
         "first_run = \"alert\"\ninterval = \"1s\"",
         &format!(
-            "[sources.b]\nurl = \"{}\"\n\n{rule}\n{}",
+            "[sources.b]\nurl = \"{}\"\n\n[sources.c]\nurl = \"{}\"\ninterval = \"1h\"\n\n{rule}\n{}",
             feeds.url("/b.xml"),
+            feeds.url("/c2.xml"),
             hook("hook", &live.url())
         ),
     );
     daemon.signal(libc::SIGHUP);
     let reloaded = daemon.wait_log("config reloaded").await;
     assert!(
-        reloaded.contains("added=1") && reloaded.contains("removed=1"),
+        reloaded.contains("added=1")
+            && reloaded.contains("removed=1")
+            && reloaded.contains("changed=1"),
         "{reloaded}"
     );
     let a_polls = feeds.hits("/a.xml");
@@ -428,6 +443,18 @@ async fn sighup_applies_a_new_config_and_keeps_pending_deliveries() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(feeds.hits("/b.xml") >= 3, "the new source is polled");
+    // A changed source is polled again within the first seconds, spread.
+    for _ in 0..600 {
+        if feeds.hits("/c2.xml") >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        feeds.hits("/c2.xml") >= 1,
+        "the changed source is polled at its new URL"
+    );
+    assert_eq!(feeds.hits("/c1.xml"), 1, "and no longer at the old one");
     assert_eq!(feeds.hits("/a.xml"), a_polls, "the removed source is not");
     let (status, log) = daemon.stop().await;
     assert!(status.success(), "{status:?}\n{}", log.join("\n"));
@@ -446,7 +473,17 @@ async fn sighup_applies_a_new_config_and_keeps_pending_deliveries() {
         })
         .collect();
     titles.sort();
-    assert_eq!(titles, [LATIN1_TITLE, MINUSMA_TITLE], "each alert once");
+    // (c's article alerted once too: its new URL serves the same feed,
+    // whose articles c has seen.)
+    assert_eq!(
+        titles,
+        [
+            LATIN1_TITLE,
+            MINUSMA_TITLE,
+            "Mali: senior UN official in Bamako as peacekeepers withdraw",
+        ],
+        "each alert once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -770,4 +807,39 @@ async fn under_the_journal_text_logs_carry_no_timestamp_or_colour_of_their_own()
     );
     assert!(!started.contains('\u{1b}'), "no colour: {started:?}");
     assert!(started.contains("vigie started"), "{started:?}");
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_line() {
+    let vigie = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .args(args)
+            .output()
+            .expect("run vigie");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    for shell in ["bash", "zsh", "fish"] {
+        let script = vigie(&["completions", shell]);
+        for word in ["run", "check", "test-rule", "schema", "config"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let page = vigie(&["man"]);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH vigie 1"),
+        "{page}"
+    );
+    assert!(page.contains("test\\-rule"), "the page lists the commands");
+    let dir = tempfile::tempdir().unwrap();
+    vigie(&["man", "--dir", dir.path().to_str().unwrap()]);
+    for page in [
+        "vigie.1",
+        "vigie-run.1",
+        "vigie-check.1",
+        "vigie-test-rule.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(page)).expect(page);
+        assert!(text.contains(".TH"), "{page} is a man page");
+    }
 }
