@@ -4,7 +4,8 @@
 # the config a conffile, purge removing the state, the packaged binary
 # running and accepting the packaged config, the packaged unit identical to
 # systemd/vigie.service, clean under `systemd-analyze verify` and rated at
-# most MAX_EXPOSURE by `systemd-analyze security`.
+# most MAX_EXPOSURE by `systemd-analyze security`, each directive with its
+# comment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,6 +75,10 @@ head -1 "$root/etc/vigie/vigie.toml" | grep -qx '#:schema file:///usr/share/vigi
 cmp -s systemd/vigie.service "$root/usr/lib/systemd/system/vigie.service" ||
     fail "the packaged unit differs from systemd/vigie.service"
 zcat "$root/usr/share/man/man1/vigie-run.1.gz" | grep -q 'vigie\\-run' || fail "vigie-run(1) is empty"
+
+# Every directive of the unit says why it is there.
+uncommented=$(awk 'prev !~ /^#/ && /^[A-Za-z]+=/ { print FILENAME ":" NR ": " $0 } { prev = $0 }' systemd/vigie.service)
+[ -z "$uncommented" ] || fail "directives without a comment above them: $uncommented"
 
 # The unit, with its commands pointing into the extracted package and its
 # man pages there, must verify without a word.
