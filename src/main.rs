@@ -240,11 +240,12 @@ impl LogFilter {
         if self.from_env || *current == daemon.log_level {
             return;
         }
+        // Said under the old level: the new one may hide it.
+        tracing::info!(from = %current, to = %daemon.log_level, "changing the log level");
         let applied = EnvFilter::builder()
             .parse(&daemon.log_level)
             .map(|filter| self.handle.reload(filter).is_ok());
         if applied.is_ok_and(|ok| ok) {
-            tracing::info!(level = %daemon.log_level, "log level changed");
             *current = daemon.log_level.clone();
         } else {
             tracing::warn!(level = %daemon.log_level, "cannot apply the new log level");

@@ -718,15 +718,32 @@ async fn healthz_turns_503_when_the_state_becomes_unreachable() {
 #[tokio::test(flavor = "multi_thread")]
 async fn log_format_json_writes_one_object_a_line_and_log_level_filters() {
     let World { dir, feeds, hooks } = World::new().await;
-    let config = write_config(
-        dir.path(),
-        "interval = \"1h\"\nlog_format = \"json\"\nlog_level = \"info\"",
-        &un_news(&feeds.url("/fr/rss.xml"), r#""Minusma""#, &hooks.url()),
-    );
+    let rest = un_news(&feeds.url("/fr/rss.xml"), r#""Minusma""#, &hooks.url());
+    let with_level = |level: &str| {
+        write_config(
+            dir.path(),
+            &format!("interval = \"1h\"\nlog_format = \"json\"\nlog_level = \"{level}\""),
+            &rest,
+        )
+    };
+    let config = with_level("info");
     // The config's level rules when RUST_LOG is empty.
     let daemon = Daemon::start(&config, &[("RUST_LOG", String::new())]).await;
     let polled = daemon.wait_log("\"polled\"").await;
+    // A reload applies a new level: from then on, no info lines.
+    with_level("warn");
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_log("changing the log level").await;
     let (status, log) = daemon.stop().await;
+    let after = log
+        .iter()
+        .position(|l| l.contains("changing the log level"))
+        .unwrap();
+    assert!(
+        log[after + 1..].iter().all(|l| !l.contains("\"INFO\"")),
+        "info lines after log_level = \"warn\": {:?}",
+        &log[after + 1..]
+    );
     assert!(status.success(), "{status:?}\n{}", log.join("\n"));
     let event: serde_json::Value = serde_json::from_str(&polled).expect("a JSON object");
     assert_eq!(event["level"], "INFO");
