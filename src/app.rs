@@ -1,6 +1,8 @@
 //! The commands, built on the pipeline stages: `check`, `once` (poll every
-//! source, deliver, report) and `run` (the daemon loop). `main.rs` only
-//! parses arguments and prints what these return.
+//! source, deliver, report) and `run` (the daemon loop: its SIGHUP reload,
+//! its bounded stop, what it tells systemd and `/healthz`, through
+//! [`crate::service`]). `main.rs` only parses arguments, receives the
+//! signals and prints what these return.
 
 use std::collections::HashMap;
 use std::path::Path;
