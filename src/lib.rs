@@ -20,7 +20,9 @@
 //! - [`health`]: each source judged ok, failing or stale; one signal per change
 //! - [`admin`]: `alerts`, `retry`, `notify-test`: the outbox for people
 //! - [`output`]: tables and JSON for people and scripts
-//! - [`app`]: the commands (`once`, `run`, `check`) built on the stages above
+//! - [`app`]: the commands (`once`, `run`, `check`) built on the stages above;
+//!   the daemon loop, its reload and stop
+//! - [`service`]: systemd notifications and watchdog, `/healthz`, `/metrics`
 
 pub mod admin;
 pub mod app;
@@ -37,4 +39,5 @@ pub mod parse;
 pub mod poll;
 pub mod rules;
 pub mod schedule;
+pub mod service;
 pub mod store;

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Channel, Channels};
 use crate::model::{Alert, Article};
 use crate::schedule;
+use crate::service::telemetry;
 use crate::store::{NewAlert, NewDelivery, PendingDelivery, Store, StoreError};
 
 /// The most deliveries of one notifier taken in one pass.
@@ -260,7 +261,18 @@ impl Dispatcher {
                         continue;
                     }
                 }
-                match channel.send(&d.id, &d.payload).await {
+                let started = std::time::Instant::now();
+                let sent = channel.send(&d.id, &d.payload).await;
+                metrics::histogram!(telemetry::DELIVERY_DURATION, "notifier" => name.to_string())
+                    .record(started.elapsed().as_secs_f64());
+                let state = match &sent {
+                    Ok(_) => "sent",
+                    Err(e) if e.permanent => "dead",
+                    Err(_) => "retry",
+                };
+                metrics::counter!(telemetry::DELIVERIES, "notifier" => name.to_string(), "state" => state)
+                    .increment(1);
+                match sent {
                     Ok(answer) => {
                         let alerts = d.payload.alerts();
                         let rule = alerts.first().map_or("", |a| a.rule.as_str());
