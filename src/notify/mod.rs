@@ -86,6 +86,16 @@ impl Channel {
         })
     }
 
+    /// How many deliveries may be on their way at once: a webhook takes
+    /// several requests in parallel; chat services (strict rate limits, and
+    /// people read them in order) and an SMTP session take one at a time.
+    pub fn parallel(&self) -> usize {
+        match self {
+            Channel::Webhook(_) => 8,
+            _ => 1,
+        }
+    }
+
     /// Sends one delivery; returns what the server answered.
     pub async fn send(&self, id: &str, payload: &Payload) -> Result<String, SendError> {
         match self {

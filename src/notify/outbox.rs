@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -232,39 +234,58 @@ impl Dispatcher {
         } else {
             CLAIM_CHUNK
         };
-        let mut done = 0;
-        for deliveries in pending.chunks(chunk) {
+        // A webhook takes several requests at once; a chat service or an
+        // SMTP session one at a time, in order.
+        let parallel = if chunk == 1 { 1 } else { channel.parallel() };
+        let lease = self.lease.to_std().unwrap_or_default();
+        let mut stalled: Option<Duration> = None;
+        for (c, deliveries) in pending.chunks(chunk).enumerate() {
             let ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).collect();
             let now = Utc::now();
             let mut held = now + self.lease;
             let mut claimed_at = Instant::now();
             // Another process may have sent, or be sending, some meanwhile.
             let mut mine = self.store.claim_deliveries(&ids, now, held).await?;
-            for (i, d) in deliveries.iter().enumerate() {
-                if self.shutdown.is_cancelled() || !self.wait_turn(name).await {
-                    self.store.renew_claims(&ids[i..], held, None).await?;
-                    report.retrying += total - done;
-                    return Ok((report, None));
-                }
-                done += 1;
-                if !mine.contains(&d.id) {
-                    continue;
-                }
-                if claimed_at.elapsed() > self.lease.to_std().unwrap_or_default() / 2 {
-                    let until = Utc::now() + self.lease;
-                    mine = self
-                        .store
-                        .renew_claims(&ids[i..], held, Some(until))
-                        .await?;
-                    (held, claimed_at) = (until, Instant::now());
+            let mut in_flight = FuturesUnordered::new();
+            let mut next = 0;
+            let mut stopping = false;
+            loop {
+                while !stopping
+                    && stalled.is_none()
+                    && in_flight.len() < parallel
+                    && next < deliveries.len()
+                {
+                    if self.shutdown.is_cancelled() || !self.wait_turn(name).await {
+                        stopping = true;
+                        break;
+                    }
+                    let d = &deliveries[next];
+                    next += 1;
                     if !mine.contains(&d.id) {
                         continue;
                     }
+                    if claimed_at.elapsed() > lease / 2 {
+                        let until = Utc::now() + self.lease;
+                        mine = self
+                            .store
+                            .renew_claims(&ids[next - 1..], held, Some(until))
+                            .await?;
+                        (held, claimed_at) = (until, Instant::now());
+                        if !mine.contains(&d.id) {
+                            continue;
+                        }
+                    }
+                    in_flight.push(async move {
+                        let started = std::time::Instant::now();
+                        let sent = channel.send(&d.id, &d.payload).await;
+                        (d, sent, started.elapsed())
+                    });
                 }
-                let started = std::time::Instant::now();
-                let sent = channel.send(&d.id, &d.payload).await;
+                let Some((d, sent, took)) = in_flight.next().await else {
+                    break;
+                };
                 metrics::histogram!(telemetry::DELIVERY_DURATION, "notifier" => name.to_string())
-                    .record(started.elapsed().as_secs_f64());
+                    .record(took.as_secs_f64());
                 let state = match &sent {
                     Ok(_) => "sent",
                     Err(e) if e.permanent => "dead",
@@ -292,23 +313,32 @@ impl Dispatcher {
                             .retry_after
                             .unwrap_or_else(|| schedule::delivery_retry(d.attempts + 1, &d.id))
                             .min(MAX_RETRY_AFTER);
-                        let next = Utc::now()
+                        let next_attempt = Utc::now()
                             + chrono::Duration::from_std(wait)
                                 .unwrap_or(chrono::Duration::hours(1));
                         tracing::warn!(notifier = %name, delivery = %d.id, error = %e, retry_in = ?wait, "delivery failed; will retry");
-                        self.store.delivery_failed(&d.id, &e.message, next).await?;
+                        self.store
+                            .delivery_failed(&d.id, &e.message, next_attempt)
+                            .await?;
+                        report.retrying += 1;
                         // The rest would most likely fail the same way: they
                         // wait for the next pass rather than each for its
-                        // own timeout.
-                        self.store.renew_claims(&ids[i + 1..], held, None).await?;
-                        self.stalled
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(name.to_string());
-                        report.retrying += total - done + 1;
-                        return Ok((report, Some(wait)));
+                        // own timeout (those already on their way finish).
+                        stalled = Some(stalled.map_or(wait, |w| w.max(wait)));
                     }
                 }
+            }
+            if stopping || stalled.is_some() {
+                // What was not started is released for the next pass.
+                self.store.renew_claims(&ids[next..], held, None).await?;
+                report.retrying += deliveries.len() - next + total.saturating_sub((c + 1) * chunk);
+                if stalled.is_some() {
+                    self.stalled
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(name.to_string());
+                }
+                return Ok((report, stalled));
             }
         }
         self.stalled
