@@ -81,8 +81,10 @@ impl PollReport {
     /// common path (a healthy source stays healthy), which then costs no
     /// further read of the state.
     fn may_change_health(&self, stale_after: Option<Duration>, now: DateTime<Utc>) -> bool {
+        // A source's first success creates it healthy, new articles just
+        // seen: nothing to signal.
         let Some(prior) = &self.prior else {
-            return true;
+            return false;
         };
         let after = SourceState {
             failures: 0,

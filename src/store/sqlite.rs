@@ -253,24 +253,47 @@ impl Store for SqliteStore {
         let at = ms(poll.at);
         let mut outcome = PollOutcome::default();
         // Every key in one statement (one round trip to SQLite's thread,
-        // not one per key); RETURNING names those that were new.
+        // not one per key). When every key was new, as on a first poll,
+        // that is the whole answer; otherwise one query names the keys this
+        // transaction added (rows stream back one message each, so asking
+        // only when needed keeps a busy poll cheap).
         let all_keys: Vec<&str> = poll
             .articles
             .iter()
             .flat_map(|a| a.keys.iter().map(String::as_str))
             .collect();
-        let mut inserted: HashSet<String> = sqlx::query_scalar(
+        let keys_json = serde_json::to_string(&all_keys)?;
+        let added = sqlx::query(
             "INSERT INTO article_keys (source, key, first_seen)
              SELECT ?1, value, ?2 FROM json_each(?3) WHERE true
-             ON CONFLICT DO NOTHING RETURNING key",
+             ON CONFLICT DO NOTHING",
         )
         .bind(&poll.source)
         .bind(at)
-        .bind(serde_json::to_string(&all_keys)?)
-        .fetch_all(&mut *tx)
+        .bind(&keys_json)
+        .execute(&mut *tx)
         .await?
-        .into_iter()
-        .collect();
+        .rows_affected();
+        let distinct: HashSet<&str> = all_keys.iter().copied().collect();
+        let mut inserted: HashSet<String> = if added as usize == distinct.len() {
+            distinct.iter().map(|k| k.to_string()).collect()
+        } else if added == 0 {
+            HashSet::new()
+        } else {
+            // This transaction holds the write lock: a key first seen at
+            // this very millisecond is one it added.
+            sqlx::query_scalar(
+                "SELECT key FROM article_keys
+                 WHERE source = ?1 AND first_seen = ?2 AND key IN (SELECT value FROM json_each(?3))",
+            )
+            .bind(&poll.source)
+            .bind(at)
+            .bind(&keys_json)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect()
+        };
         let mut alerts = Vec::new();
         for article in &poll.articles {
             // In document order, a key counts as new for the first article
