@@ -1,6 +1,7 @@
 //! Wire formats → [`Entry`], a plain description of one item that no longer
 //! depends on the parsing crate. Feeds only so far ([`feed`]).
 
+pub mod date;
 pub mod feed;
 pub mod text;
 
