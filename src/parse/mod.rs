@@ -2,7 +2,9 @@
 //! depends on the parsing crate. Feeds only so far ([`feed`]).
 
 pub mod date;
+pub mod extract;
 pub mod feed;
+pub mod html;
 pub mod text;
 
 use chrono::{DateTime, Utc};
