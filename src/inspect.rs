@@ -231,6 +231,7 @@ fn adhoc_source(url: Url) -> Source {
         tags: Vec::new(),
         language: None,
         timezone: None,
+        html: Default::default(),
     }
 }
 
@@ -273,22 +274,14 @@ fn read_articles(
         Ok(doc) => Ok((crate::normalize::articles(&doc, source, now), "feed")),
         Err(ParseError::Html) => {
             let (html, _) = crate::fetch::charset::decode(bytes, content_type);
-            let page = scraper::Html::parse_document(&html);
-            let select = |css: &str| {
-                let selector = scraper::Selector::parse(css).expect("a valid selector");
-                page.select(&selector)
-                    .next()
-                    .map(|e| crate::normalize::one_line(&e.text().collect::<String>()))
-                    .filter(|t| !t.is_empty())
-            };
-            let title = select("h1").or_else(|| select("title")).unwrap_or_default();
-            let lang = page
-                .root_element()
-                .value()
-                .attr("lang")
-                .map(|l| l.trim().to_lowercase());
-            let body = parse::text::html_to_text(&html);
-            Ok((vec![page_article(title, body, lang, source, base)], "page"))
+            let page =
+                parse::extract::article(&html, base, &source.html.article, source.timezone, now)
+                    .map_err(|e| ParseError::Malformed(e.to_string()))?;
+            let mut article = crate::normalize::page_article(page, base, source, now);
+            if !matches!(base.scheme(), "http" | "https") {
+                article.url = None;
+            }
+            Ok((vec![article], "page"))
         }
         Err(e) => Err(e),
     }

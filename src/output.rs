@@ -20,6 +20,8 @@ pub fn once_json(report: &OnceReport) -> serde_json::Value {
                 "source": name,
                 "status": if r.not_modified { "not_modified" } else if r.unchanged { "unchanged" } else { "ok" },
                 "found": r.found, "new": r.new, "alerts": r.alerts.len(),
+                "read_as": if r.read_as.is_empty() { None } else { Some(r.read_as) },
+                "via_feed": r.via_feed,
             }),
             Err(e) => json!({ "source": name, "status": "error", "error_kind": e.kind(), "error": e.to_string() }),
         })
@@ -52,10 +54,15 @@ pub fn once_table(report: &OnceReport, dry_run: bool) -> String {
             ),
             Ok(r) => writeln!(
                 out,
-                "{name:width$}  {:>6}  {:>5}  {:>6}  ok",
+                "{name:width$}  {:>6}  {:>5}  {:>6}  ok{}",
                 r.found,
                 r.new,
-                r.alerts.len()
+                r.alerts.len(),
+                match (&r.via_feed, r.read_as) {
+                    (Some(feed), _) => format!(", through the feed its page announces: {feed}"),
+                    (None, "html") => ", read as an HTML listing".to_string(),
+                    _ => String::new(),
+                }
             ),
             Err(e) => writeln!(
                 out,
@@ -238,7 +245,7 @@ pub fn status_json(report: &StatusReport) -> serde_json::Value {
             None => json!({
                 "name": name, "health": "new", "health_since": null, "last_poll": null,
                 "last_success": null, "last_error": null, "failures": 0, "next_poll": null,
-                "items_seen": 0, "last_new": null,
+                "items_seen": 0, "last_new": null, "via_feed": null,
             }),
             Some(s) => json!({
                 "name": name,
@@ -253,6 +260,7 @@ pub fn status_json(report: &StatusReport) -> serde_json::Value {
                 "next_poll": s.next_poll,
                 "items_seen": s.items_seen,
                 "last_new": s.last_new,
+                "via_feed": s.via_feed,
             }),
         })
         .collect();
@@ -300,6 +308,14 @@ pub fn status_table(report: &StatusReport, now: DateTime<Utc>) -> String {
                 )
             }
         };
+    }
+    for (name, state) in &report.sources {
+        if let Some(feed) = state.as_ref().and_then(|s| s.via_feed.as_deref()) {
+            let _ = writeln!(
+                out,
+                "\n{name}: its page announces a feed, watched in its place: {feed}"
+            );
+        }
     }
     let o = report.outbox;
     let _ = writeln!(

@@ -41,11 +41,11 @@ pub struct RawSource {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHtml {
-    pub links: Option<String>,
-    pub title: Option<String>,
-    pub date: Option<String>,
-    pub body: Option<String>,
-    pub author: Option<String>,
+    pub links: Option<S<String>>,
+    pub title: Option<S<String>>,
+    pub date: Option<S<String>>,
+    pub body: Option<S<String>>,
+    pub author: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
