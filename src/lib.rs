@@ -17,6 +17,7 @@
 //! - [`store`]: the `Store` trait and its SQLite implementation
 //! - [`notify`]: notifiers (email, webhook), templates, the outbox dispatcher
 //! - [`inspect`]: `test-rule`, one rule tried on the articles of a URL, a file or a source
+//! - [`preview`]: `preview`, what a source at a URL would produce, and its config block
 //! - [`poll`]: one poll of one source, from fetch to the recording transaction
 //! - [`health`]: each source judged ok, failing or stale; one signal per change
 //! - [`output`]: tables and JSON for people and scripts
@@ -35,6 +36,7 @@ pub mod output;
 pub mod parse;
 pub mod poll;
 pub mod portal;
+pub mod preview;
 pub mod rules;
 pub mod schedule;
 pub mod store;

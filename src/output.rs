@@ -235,6 +235,105 @@ fn explain_tree(out: &mut String, node: &crate::rules::ExplainNode, indent: usiz
     }
 }
 
+/// `vigie preview --format json`: the whole preview, articles with their
+/// body.
+pub fn preview_json(report: &crate::preview::Preview) -> serde_json::Value {
+    json!(report)
+}
+
+/// `vigie preview`: how the URL reads, each article's fields, then the
+/// config block.
+pub fn preview_table(report: &crate::preview::Preview) -> String {
+    let mut out = String::new();
+    let how = match (report.read_as, &report.via_feed) {
+        (_, Some(feed)) => format!("an HTML page announcing a feed; watched through it: {feed}"),
+        ("feed", None) => "a feed".to_string(),
+        ("article", None) => "an article page".to_string(),
+        _ => format!(
+            "an HTML listing: {} article links, the first {} read",
+            report.links.len(),
+            report.articles.len() + report.failed.len()
+        ),
+    };
+    let _ = writeln!(
+        out,
+        "{}
+  read as {how}",
+        report.url
+    );
+    if !report.feeds.is_empty() {
+        let _ = writeln!(
+            out,
+            "
+Feeds announced:"
+        );
+        for f in &report.feeds {
+            let title = f
+                .title
+                .as_deref()
+                .map(|t| format!(" — {t}"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {} ({}){title}", f.url, f.format);
+        }
+    }
+    for a in &report.articles {
+        let _ = writeln!(
+            out,
+            "
+{}",
+            if a.title.is_empty() {
+                "(no title)"
+            } else {
+                &a.title
+            }
+        );
+        if let Some(url) = &a.url {
+            let _ = writeln!(out, "  url:       {url}");
+        }
+        let published = a
+            .published
+            .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let _ = writeln!(out, "  published: {published}");
+        let authors = if a.authors.is_empty() {
+            "unknown".to_string()
+        } else {
+            a.authors.join(", ")
+        };
+        let _ = writeln!(out, "  authors:   {authors}");
+        let _ = writeln!(
+            out,
+            "  language:  {}",
+            a.language.as_deref().unwrap_or("unknown")
+        );
+        let body = a.body.as_deref().unwrap_or_default();
+        let words = body.split_whitespace().count();
+        let _ = writeln!(
+            out,
+            "  body:      {words} words: {}",
+            crate::normalize::truncate_chars(&crate::normalize::one_line(body), 200)
+        );
+    }
+    for f in &report.failed {
+        let _ = writeln!(
+            out,
+            "
+not read: {}
+  {}",
+            f.url, f.error
+        );
+    }
+    let _ = writeln!(
+        out,
+        "
+To watch it, add to the config:
+
+{}",
+        report.config
+    );
+    out
+}
+
 /// `vigie status --format json`: times in RFC 3339 (UTC), `null` when
 /// unknown; a never-polled source has `"health": "new"`.
 pub fn status_json(report: &StatusReport) -> serde_json::Value {

@@ -75,6 +75,17 @@ pub struct Daemon {
     pub stale_after: Option<Duration>,
 }
 
+impl Default for Daemon {
+    /// Every `[daemon]` key at its default: for commands that work without
+    /// a config file (`preview`).
+    fn default() -> Daemon {
+        Validator::default()
+            .daemon(RawDaemon::default())
+            // Defaults never fail their own checks (a unit test proves it).
+            .expect("the defaults are valid")
+    }
+}
+
 /// What the first successful poll of a source alerts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FirstRun {
@@ -1422,6 +1433,14 @@ pub fn parse_size(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_daemon_is_valid_and_quotes_the_defaults() {
+        let d = Daemon::default();
+        assert_eq!(d.interval, defaults::INTERVAL);
+        assert_eq!(d.timeout, defaults::TIMEOUT);
+        assert_eq!(d.first_run, FirstRun::Baseline);
+    }
 
     #[test]
     fn template_offsets_map_through_escapes() {

@@ -208,6 +208,13 @@ pub fn article(
             readable.as_ref().map(|r| r.body.as_str()),
         )
     };
+    let body = if body_nodes.is_some() {
+        body
+    } else {
+        let byline = readable.as_ref().and_then(|r| r.byline.as_deref());
+        let dateline = date_line.as_ref().map(|l| l.text.as_str());
+        strip_meta_lines(&body, &[byline, dateline])
+    };
     let title = title
         .or_else(|| readable.as_ref().and_then(|r| r.title.clone()))
         .or_else(|| ld.headline.clone())
@@ -273,6 +280,25 @@ fn choose_body(ld: Option<&str>, extracted: Option<&str>) -> String {
         Some(ld) if ld.len() >= 500 && ld.len() * 10 >= extracted.len() * 7 => ld,
         _ => extracted.to_string(),
     }
+}
+
+/// The body without its first lines when they repeat the byline or the
+/// date line (readability keeps them when they sit inside the article).
+fn strip_meta_lines(body: &str, meta: &[Option<&str>]) -> String {
+    let meta: Vec<&str> = meta.iter().flatten().copied().collect();
+    let mut lines = body.lines().peekable();
+    let mut dropped = 0;
+    while dropped < 3
+        && let Some(line) = lines.peek()
+        && meta.iter().any(|m| one_line(line) == *m)
+    {
+        lines.next();
+        dropped += 1;
+    }
+    if dropped == 0 {
+        return body.to_string();
+    }
+    lines.collect::<Vec<_>>().join("\n")
 }
 
 /// JSON-LD of the page's article, whatever its nesting (`@graph`, arrays).
@@ -498,6 +524,8 @@ fn time_element(dom: &Dom, tz: Option<Tz>, now: DateTime<Utc>) -> Option<DateTim
 /// metadata write it: `Publié le samedi 19 aout 2023 | AFP`.
 #[derive(Debug, Clone, PartialEq)]
 struct DateLine {
+    /// The line as the page shows it.
+    text: String,
     date: Option<DateTime<Utc>>,
     /// Agencies credited on the line.
     credits: Vec<String>,
@@ -542,8 +570,9 @@ fn find_date_line(dom: &Dom, tz: Option<Tz>, now: DateTime<Utc>) -> Option<DateL
         }
         if let Some(date) = parse_date(&text, tz, now) {
             return Some(DateLine {
-                date: Some(date),
                 credits: credits(&text),
+                text,
+                date: Some(date),
             });
         }
     }
