@@ -107,7 +107,7 @@ pub fn article(
     tz: Option<Tz>,
     now: DateTime<Utc>,
 ) -> Result<Page, NoMatch> {
-    let dom = Dom::from(html);
+    let dom = Dom::from(super::text::cap_nesting(html, super::text::MAX_DEPTH).as_ref());
     let no_match = |field: &'static str, selector: &str| NoMatch {
         field,
         selector: selector.to_string(),
@@ -648,5 +648,29 @@ mod tests {
         assert_eq!(language_code("fr-FR").as_deref(), Some("fr"));
         assert_eq!(language_code("fr_ML").as_deref(), Some("fr"));
         assert_eq!(language_code("x"), None);
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_does_not_overflow_the_stack() {
+        let html = format!(
+            "<html><body>{}<p>Minusma, le retrait.</p>{}</body></html>",
+            "<div>".repeat(30_000),
+            "</div>".repeat(30_000)
+        );
+        let page = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || {
+                let url = Url::parse("https://example.org/a").unwrap();
+                article(&html, &url, &Selectors::default(), None, Utc::now()).unwrap()
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(page.body.contains("Minusma, le retrait."), "{page:?}");
     }
 }

@@ -21,7 +21,7 @@ pub struct FeedLink {
 /// The feeds `html` announces, RSS and Atom before JSON Feed, comment
 /// feeds last.
 pub fn feeds(html: &str, base: &Url) -> Vec<FeedLink> {
-    let dom = Dom::from(html);
+    let dom = Dom::from(super::text::cap_nesting(html, super::text::MAX_DEPTH).as_ref());
     let base = document_base(&dom, base);
     let mut found: Vec<FeedLink> = Vec::new();
     let Some(links) = dom.try_select("link[rel][href][type]") else {
@@ -75,7 +75,7 @@ pub fn feeds(html: &str, base: &Url) -> Vec<FeedLink> {
 /// link gives the links inside it); a selector that matches nothing is
 /// an error.
 pub fn links(html: &str, base: &Url, selector: Option<&str>) -> Result<Vec<Url>, NoMatch> {
-    let dom = Dom::from(html);
+    let dom = Dom::from(super::text::cap_nesting(html, super::text::MAX_DEPTH).as_ref());
     let base = document_base(&dom, base);
     let mut out: Vec<Url> = Vec::new();
     let mut push = |url: Url| {
