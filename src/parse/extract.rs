@@ -95,6 +95,7 @@ const ARTICLE_TYPES: &[&str] = &[
     "Report",
     "ScholarlyArticle",
     "TechArticle",
+    "SocialMediaPosting",
 ];
 
 /// Extracts the article of `html`, read from `url`. `tz` reads dates
@@ -320,7 +321,15 @@ fn json_ld(dom: &Dom) -> JsonLd {
     };
     for script in scripts.nodes() {
         let text = script.text();
-        let Ok(value) = serde_json::from_str::<Value>(text.trim()) else {
+        // Some pages wrap the JSON in CDATA (`//<![CDATA[ … //]]>`).
+        let json = text
+            .trim()
+            .trim_start_matches("//")
+            .trim_start_matches("<![CDATA[")
+            .trim_end_matches("]]>")
+            .trim_end()
+            .trim_end_matches("//");
+        let Ok(value) = serde_json::from_str::<Value>(json.trim()) else {
             continue;
         };
         let mut stack = vec![&value];
