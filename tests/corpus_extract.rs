@@ -243,6 +243,9 @@ fn extraction_quality_on_the_shared_corpora() {
         if let Some(title) = meta["title"].as_str().filter(|t| !t.trim().is_empty()) {
             let ok = page.title.as_deref().map(vigie::normalize::one_line)
                 == Some(vigie::normalize::one_line(title));
+            if !ok {
+                eprintln!("  title {name}: got {:?}, expected {title:?}", page.title);
+            }
             titles += 1;
             titles_ok += usize::from(ok);
             if fr {

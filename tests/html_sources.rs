@@ -522,3 +522,22 @@ async fn preview_shows_the_articles_and_a_ready_config_block() {
     assert_eq!(json["feeds"].as_array().unwrap().len(), 2);
     assert_eq!(json["articles"].as_array().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn test_rule_on_a_portal_reads_its_article_pages() {
+    let p = Portal::start().await;
+    let config = p.config("", "kind = \"html\"");
+    let report = vigie::inspect::test_rule(
+        &config,
+        "minusma",
+        vigie::inspect::Input::Source("sahel".into()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.read_as, "html");
+    assert_eq!(report.articles.len(), 4);
+    assert_eq!(report.matched(), 4);
+    // Nothing recorded: a real poll afterwards still finds four new links.
+    let polled = p.once("", "kind = \"html\"").await;
+    assert_eq!(ok(&polled).new, 4);
+}

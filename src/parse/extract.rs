@@ -142,6 +142,16 @@ pub fn article(
 
     let ld = json_ld(&dom);
     let meta = Meta::read(&dom);
+    let headings: Vec<String> = dom
+        .try_select("h1")
+        .map(|h| {
+            h.nodes()
+                .iter()
+                .take(3)
+                .map(|n| one_line(&n.text()))
+                .collect()
+        })
+        .unwrap_or_default();
 
     let title = match &title_nodes {
         Some(texts) => texts.first().cloned(),
@@ -216,8 +226,24 @@ pub fn article(
         let dateline = date_line.as_ref().map(|l| l.text.as_str());
         strip_meta_lines(&body, &[byline, dateline])
     };
+    // A page without title metadata whose <title> is only a site's name
+    // and section ("Mali | Actualités") and whose one headline says
+    // something else: the headline.
+    let headline = match headings.as_slice() {
+        [h1] if ld.headline.is_none() && meta.title.is_none() => Some(h1.clone()),
+        _ => None,
+    };
+    let readable_title = readable.as_ref().and_then(|r| r.title.clone());
+    let readable_title = match (readable_title, headline) {
+        (Some(t), Some(h))
+            if site_title(&t) && h.split_whitespace().count() >= 3 && !similar(&t, &h) =>
+        {
+            Some(h)
+        }
+        (t, _) => t,
+    };
     let title = title
-        .or_else(|| readable.as_ref().and_then(|r| r.title.clone()))
+        .or(readable_title)
         .or_else(|| ld.headline.clone())
         .or_else(|| meta.title.clone())
         .filter(|t| !t.is_empty());
@@ -241,6 +267,41 @@ pub fn article(
         body,
         language,
     })
+}
+
+/// A `<title>` that names a site and a section, not an article: a few
+/// words around a separator.
+fn site_title(title: &str) -> bool {
+    let words = title
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .count();
+    words <= 4
+        && [" | ", " - ", " – ", " — ", " · "]
+            .iter()
+            .any(|sep| title.contains(sep))
+}
+
+/// Whether two titles say the same thing: one contains the other, or most
+/// of the shorter one's words are in the longer one.
+fn similar(a: &str, b: &str) -> bool {
+    let words = |t: &str| -> Vec<String> {
+        t.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let (a, b) = (words(a), words(b));
+    let (short, long) = if a.len() <= b.len() {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    if short.is_empty() {
+        return false;
+    }
+    let shared = short.iter().filter(|w| long.contains(w)).count();
+    shared * 2 >= short.len()
 }
 
 /// What readability made of the page.
