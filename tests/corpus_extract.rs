@@ -97,24 +97,19 @@ fn tp_fp_fn(got: &str, expected: &str) -> (f64, f64, f64) {
 /// The benchmark's aggregate: mean precision over pages with a
 /// prediction, mean recall over pages with a truth, and F1 of the two.
 fn f1(pages: &[(f64, f64, f64)]) -> f64 {
-    let precision = |(tp, fp, fn_): (f64, f64, f64)| {
-        if fp == 0.0 && fn_ == 0.0 {
+    // precision_score and recall_score of the benchmark: `hit` against
+    // `miss` (false positives for precision, false negatives for recall).
+    let score = |tp: f64, miss: f64, other_miss: f64| {
+        if miss == 0.0 && other_miss == 0.0 {
             1.0
-        } else if tp == 0.0 && fp == 0.0 {
+        } else if tp == 0.0 && miss == 0.0 {
             0.0
         } else {
-            tp / (tp + fp)
+            tp / (tp + miss)
         }
     };
-    let recall = |(tp, fp, fn_): (f64, f64, f64)| {
-        if fp == 0.0 && fn_ == 0.0 {
-            1.0
-        } else if tp == 0.0 && fn_ == 0.0 {
-            0.0
-        } else {
-            tp / (tp + fn_)
-        }
-    };
+    let precision = |(tp, fp, fn_): (f64, f64, f64)| score(tp, fp, fn_);
+    let recall = |(tp, fp, fn_): (f64, f64, f64)| score(tp, fn_, fp);
     let p = mean(
         &pages
             .iter()

@@ -131,6 +131,15 @@ fn article<'a>(report: &'a OnceReport, path: &str) -> &'a Article {
         .unwrap_or_else(|| panic!("no alert for {path}"))
 }
 
+/// The poll's error, which must be a layout error; its message.
+fn layout_error(report: &OnceReport) -> String {
+    let Err(e) = poll(report) else {
+        panic!("layout drift went unnoticed")
+    };
+    assert_eq!(e.kind(), "layout");
+    e.to_string()
+}
+
 fn utc(text: &str) -> Option<DateTime<Utc>> {
     Some(
         DateTime::parse_from_rfc3339(text)
@@ -311,11 +320,7 @@ async fn a_listing_selector_that_matches_nothing_is_a_source_error() {
     let p = Portal::start().await;
     let source = "kind = \"html\"\n  [sources.sahel.html]\n  links = \"div.actualites a\"";
     let report = p.once("first_run = \"alert\"", source).await;
-    let Err(e) = poll(&report) else {
-        panic!("layout drift went unnoticed")
-    };
-    assert_eq!(e.kind(), "layout");
-    let message = e.to_string();
+    let message = layout_error(&report);
     assert!(
         message.contains("\"div.actualites a\"")
             && message.contains(&p.server.url("/"))
@@ -341,11 +346,7 @@ async fn an_article_selector_that_matches_nothing_is_a_source_error_and_loses_no
     let p = Portal::start().await;
     let drifted = "kind = \"html\"\n  [sources.sahel.html]\n  body = \"div.contenu-article\"";
     let report = p.once("first_run = \"alert\"", drifted).await;
-    let Err(e) = poll(&report) else {
-        panic!("layout drift went unnoticed")
-    };
-    assert_eq!(e.kind(), "layout");
-    let message = e.to_string();
+    let message = layout_error(&report);
     assert!(
         message.contains("body selector \"div.contenu-article\"") && message.contains(PAGES[0].0),
         "{message}"

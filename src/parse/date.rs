@@ -168,25 +168,22 @@ pub fn parse_date(text: &str, tz: Option<Tz>, now: DateTime<Utc>) -> Option<Date
             date.and_then(|d| with_time(d, &t[end..], tz)),
         ));
     }
-    if let Some(c) = DAY_MONTH.captures(t) {
-        let day = c[1].parse().ok();
-        let month = month_number(&c[2]);
-        let date = named_date(day, month, c.get(3), now, tz);
-        let end = c.get(0).map_or(0, |m| m.end());
-        found.push((
-            c.get(0).map_or(0, |m| m.start()),
-            date.and_then(|d| with_time(d, &t[end..], tz)),
-        ));
-    }
-    if let Some(c) = MONTH_DAY.captures(t) {
-        let day = c[2].parse().ok();
-        let month = month_number(&c[1]);
-        let date = named_date(day, month, c.get(3), now, tz);
-        let end = c.get(0).map_or(0, |m| m.end());
-        found.push((
-            c.get(0).map_or(0, |m| m.start()),
-            date.and_then(|d| with_time(d, &t[end..], tz)),
-        ));
+    // `19 août 2023` and `Aug 19, 2023`: (pattern, day group, month group).
+    for (pattern, day, month) in [(&*DAY_MONTH, 1, 2), (&*MONTH_DAY, 2, 1)] {
+        if let Some(c) = pattern.captures(t) {
+            let date = named_date(
+                c[day].parse().ok(),
+                month_number(&c[month]),
+                c.get(3),
+                now,
+                tz,
+            );
+            let end = c.get(0).map_or(0, |m| m.end());
+            found.push((
+                c.get(0).map_or(0, |m| m.start()),
+                date.and_then(|d| with_time(d, &t[end..], tz)),
+            ));
+        }
     }
     if let Some(c) = RELATIVE.captures(t) {
         found.push((c.get(0).map_or(0, |m| m.start()), relative(&c, now)));
