@@ -33,13 +33,17 @@ pub enum AppError {
     Http(#[from] FetchError),
     #[error("unknown source \"{name}\"{}", hint.as_ref().map(|h| format!(" (did you mean \"{h}\"?)")).unwrap_or_default())]
     UnknownSource { name: String, hint: Option<String> },
+    #[error("unknown notifier \"{name}\"{}", hint.as_ref().map(|h| format!(" (did you mean \"{h}\"?)")).unwrap_or_default())]
+    UnknownNotifier { name: String, hint: Option<String> },
 }
 
 impl AppError {
     /// DESIGN.md §2: 1 for a user error, 2 for a runtime failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            AppError::Config(_) | AppError::UnknownSource { .. } => 1,
+            AppError::Config(_)
+            | AppError::UnknownSource { .. }
+            | AppError::UnknownNotifier { .. } => 1,
             _ => 2,
         }
     }

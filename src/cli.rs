@@ -87,6 +87,31 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Recent alerts: rule, article, where each was sent and its delivery
+    /// state (pending, sent, dead, or held for a digest).
+    Alerts {
+        /// How far back, e.g. "24h", "7d", "90m".
+        #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Put a dead delivery (or every dead one) back in the outbox.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["delivery", "dead"])))]
+    Retry {
+        /// The delivery id, as `vigie alerts` shows it.
+        delivery: Option<String>,
+        /// Every dead delivery.
+        #[arg(long)]
+        dead: bool,
+    },
+    /// Send a sample alert through one notifier now and show exactly what
+    /// its server answered.
+    NotifyTest {
+        /// The notifier, by its name in the config.
+        notifier: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

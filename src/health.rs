@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{Config, Source, defaults};
-use crate::model::{Alert, Article, delivery_id};
-use crate::store::{Health, NewAlert, SourceState, Store, StoreError};
+use crate::config::{Config, Notifier, Source, defaults};
+use crate::model::{Alert, Article};
+use crate::store::{Health, NewAlert, NewDelivery, SourceState, Store, StoreError};
 
 /// In-process counters of source health, for logs now and `/metrics` later
 /// (`vigie_source_health_changes_total{to=…}`, `vigie_sources_failing`,
@@ -121,6 +121,7 @@ pub async fn check(
         .daemon
         .errors_to
         .as_ref()
+        .and_then(|name| config.notifier(name))
         .map(|notifier| signal(source, notifier, to, &title, &detail, now));
     if !store
         .set_health(&source.name, from, to, now, signal.as_ref())
@@ -188,7 +189,7 @@ fn describe(
 /// `vigie:source_failing`, `vigie:source_stale` or `vigie:source_recovered`.
 fn signal(
     source: &Source,
-    notifier: &str,
+    notifier: &Notifier,
     to: Health,
     title: &str,
     detail: &str,
@@ -224,10 +225,7 @@ fn signal(
         detected_at: now,
     };
     NewAlert {
-        deliveries: vec![(
-            delivery_id(rule, &source.name, &key, notifier),
-            notifier.to_string(),
-        )],
+        deliveries: vec![NewDelivery::of(&alert, notifier)],
         alert,
     }
 }

@@ -15,14 +15,16 @@
 //! - [`normalize`]: entries and article pages → `Article`; canonical URL; article keys
 //! - [`rules`]: text folding and the compiled matcher of every rule
 //! - [`store`]: the `Store` trait and its SQLite implementation
-//! - [`notify`]: notifiers (email, webhook), templates, the outbox dispatcher
+//! - [`notify`]: notifiers (email, webhook, chat services), templates, the outbox dispatcher
 //! - [`inspect`]: `test-rule`, one rule tried on the articles of a URL, a file or a source
 //! - [`preview`]: `preview`, what a source at a URL would produce, and its config block
 //! - [`poll`]: one poll of one source, from fetch to the recording transaction
 //! - [`health`]: each source judged ok, failing or stale; one signal per change
+//! - [`admin`]: `alerts`, `retry`, `notify-test`: the outbox for people
 //! - [`output`]: tables and JSON for people and scripts
 //! - [`app`]: the commands (`once`, `run`, `check`) built on the stages above
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -166,6 +166,64 @@ async fn execute(cli: Cli) -> Result<ExitCode, AppError> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Alerts { since, format } => {
+            let config = vigie::config::load(&cli.config)?;
+            let since = chrono::Utc::now()
+                - chrono::Duration::from_std(since).unwrap_or(chrono::Duration::MAX);
+            let alerts = vigie::admin::alerts(&config, since).await?;
+            match format {
+                Format::Json => println!("{:#}", vigie::output::alerts_json(&alerts)),
+                Format::Table => print!("{}", vigie::output::alerts_table(&alerts)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retry { delivery, dead } => {
+            use vigie::admin::Requeue;
+            let config = vigie::config::load(&cli.config)?;
+            let what = match (delivery, dead) {
+                (_, true) => Requeue::AllDead,
+                (Some(id), false) => Requeue::One(id),
+                (None, false) => unreachable!("clap enforces the group"),
+            };
+            let one = matches!(what, Requeue::One(_));
+            let n = vigie::admin::retry(&config, what).await?;
+            if one && n == 0 {
+                eprintln!("error: no dead delivery with that id (see `vigie alerts`)");
+                return Ok(ExitCode::from(1));
+            }
+            println!(
+                "{n} deliver{} back in the outbox",
+                if n == 1 { "y" } else { "ies" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::NotifyTest { notifier } => {
+            let config = vigie::config::load(&cli.config)?;
+            let test = vigie::admin::notify_test(&config, &notifier).await?;
+            let what = if test.digest {
+                "sample digest"
+            } else {
+                "sample alert"
+            };
+            match &test.result {
+                Ok(answer) => {
+                    println!(
+                        "{}: {what} {} sent; the server answered: {answer}",
+                        test.notifier, test.id
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    let kind = if e.permanent {
+                        "permanent"
+                    } else {
+                        "temporary"
+                    };
+                    eprintln!("{}: {what} {} failed ({kind}): {e}", test.notifier, test.id);
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
         Command::Run => {
             let config = vigie::config::load(&cli.config)?;
             let shutdown = CancellationToken::new();

@@ -71,3 +71,28 @@ pub struct Alert {
 pub fn delivery_id(rule: &str, source: &str, article_key: &str, notifier: &str) -> String {
     crate::normalize::short_hash(&[rule, source, article_key, notifier])
 }
+
+/// One alert inside a digest, with the id of its own delivery row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestItem {
+    pub id: String,
+    #[serde(flatten)]
+    pub alert: Alert,
+}
+
+/// What one delivery sends: an alert, or a notifier's digest of several.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    Alert(Box<Alert>),
+    Digest(Vec<DigestItem>),
+}
+
+impl Payload {
+    /// The alerts it carries, in order.
+    pub fn alerts(&self) -> Vec<&Alert> {
+        match self {
+            Payload::Alert(a) => vec![a],
+            Payload::Digest(items) => items.iter().map(|i| &i.alert).collect(),
+        }
+    }
+}

@@ -365,7 +365,7 @@ pub fn status_json(report: &StatusReport) -> serde_json::Value {
         .collect();
     json!({
         "sources": sources,
-        "outbox": { "pending": report.outbox.pending, "sent": report.outbox.sent, "dead": report.outbox.dead },
+        "outbox": { "pending": report.outbox.pending, "sent": report.outbox.sent, "dead": report.outbox.dead, "held": report.outbox.held },
     })
 }
 
@@ -419,9 +419,77 @@ pub fn status_table(report: &StatusReport, now: DateTime<Utc>) -> String {
     let o = report.outbox;
     let _ = writeln!(
         out,
-        "\nOutbox: {} pending, {} dead, {} sent",
-        o.pending, o.dead, o.sent
+        "\nOutbox: {} pending, {} dead, {} sent, {} held for digests",
+        o.pending, o.dead, o.sent, o.held
     );
+    if o.dead > 0 {
+        let _ = writeln!(
+            out,
+            "Dead deliveries: see `vigie alerts --since 7d`; `vigie retry --dead` sends them again."
+        );
+    }
+    out
+}
+
+/// `vigie alerts --format json`: `{"alerts": [...]}`.
+pub fn alerts_json(alerts: &[crate::store::AlertRecord]) -> serde_json::Value {
+    json!({ "alerts": alerts })
+}
+
+/// `vigie alerts`: one block per alert, one line per delivery.
+pub fn alerts_table(alerts: &[crate::store::AlertRecord]) -> String {
+    let mut out = String::new();
+    if alerts.is_empty() {
+        out.push_str("No alert in that period.\n");
+        return out;
+    }
+    for a in alerts {
+        let _ = writeln!(
+            out,
+            "{}  {}  {}  {}",
+            a.detected_at.format("%Y-%m-%d %H:%M:%S"),
+            a.rule,
+            a.source,
+            crate::normalize::truncate_chars(&a.title, 90)
+        );
+        if let Some(url) = &a.url {
+            let _ = writeln!(out, "    {url}");
+        }
+        for d in &a.deliveries {
+            // A digested alert's fate is its digest's.
+            let shown = d.digest.as_deref().unwrap_or(d);
+            let state = match &d.digest {
+                Some(g) => format!("{} (digest {})", g.state, g.id),
+                None => d.state.clone(),
+            };
+            let detail = match shown.state.as_str() {
+                "sent" => shown
+                    .sent_at
+                    .map(|t| format!("at {}", t.format("%Y-%m-%d %H:%M:%S")))
+                    .unwrap_or_default(),
+                "held" => shown
+                    .next_attempt
+                    .map(|t| format!("digest at {}", t.format("%Y-%m-%d %H:%M")))
+                    .unwrap_or_default(),
+                "pending" if shown.attempts > 0 => format!(
+                    "{} attempts, next {}: {}",
+                    shown.attempts,
+                    shown
+                        .next_attempt
+                        .map(|t| t.format("%H:%M:%S").to_string())
+                        .unwrap_or_default(),
+                    shown.last_error.as_deref().unwrap_or("")
+                ),
+                "dead" => shown.last_error.clone().unwrap_or_default(),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "    -> {:12} {:24} {}  {}",
+                d.notifier, state, shown.id, detail
+            );
+        }
+    }
     out
 }
 

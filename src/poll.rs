@@ -14,13 +14,15 @@ use url::Url;
 use crate::config::{Config, FirstRun, Source, SourceKind};
 use crate::fetch::{FetchError, Fetcher, Outcome, Response, Validators};
 use crate::health::{self, Counters};
-use crate::model::{Alert, Article, MatchInfo, delivery_id};
+use crate::model::{Alert, Article, MatchInfo};
 use crate::normalize::is_known;
 use crate::parse::ParseError;
 use crate::portal::Plan;
 use crate::rules::{Document, Scope};
 use crate::schedule::{self, Feedback};
-use crate::store::{NewAlert, NewArticle, PollOutcome, PollRecord, SourceState, Store, StoreError};
+use crate::store::{
+    NewAlert, NewArticle, NewDelivery, PollOutcome, PollRecord, SourceState, Store, StoreError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -284,12 +286,8 @@ pub async fn poll(
                 let deliveries = config.rules[rule]
                     .notify
                     .iter()
-                    .map(|n| {
-                        (
-                            delivery_id(&alert.rule, &source.name, &article.key, n),
-                            n.clone(),
-                        )
-                    })
+                    .filter_map(|n| config.notifier(n))
+                    .map(|n| NewDelivery::of(&alert, n))
                     .collect();
                 let stored = Alert {
                     article: alert.article.without_body(),

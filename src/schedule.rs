@@ -80,9 +80,13 @@ pub fn next_poll(interval: Duration, name: &str, feedback: Feedback) -> Duration
     }
 }
 
-/// Delivery retries: 30 s, 1 min, 2 min … up to one hour.
-pub fn delivery_retry(attempt: u32) -> Duration {
-    backoff(Duration::from_secs(30), attempt, Duration::from_secs(3600))
+/// Delivery retries: 30 s, 1 min, 2 min … up to one hour, each spread by
+/// up to ±10 % (stable per delivery and attempt), so deliveries that failed
+/// together do not all come back in the same second.
+pub fn delivery_retry(attempt: u32, id: &str) -> Duration {
+    let base = backoff(Duration::from_secs(30), attempt, Duration::from_secs(3600));
+    let spread = phase(&format!("{id}/{attempt}"));
+    base.mul_f64(0.9 + 0.2 * spread)
 }
 
 /// `Retry-After`: delay-seconds or an HTTP date, as a wait from `now` (zero

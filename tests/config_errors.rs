@@ -623,7 +623,7 @@ url = "http://127.0.0.1:8787/alerts"
         hint: Some("remove this key"),
     },
     Case {
-        mistake: "digest = ..., not supported yet",
+        mistake: "digest at an impossible time of day",
         config: r#"[sources.un-news]
 url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
 
@@ -635,15 +635,15 @@ notify = ["desk"]
 type = "email"
 to = ["desk@example.org"]
 from = "vigie <vigie@example.org>"
-digest = "1h"
+digest = "daily@25:00"
 
 [notifiers.desk.smtp]
 host = "smtp.example.org"
 "#,
         at: "12:10",
         path: "notifiers.desk.digest",
-        message: "not supported yet",
-        hint: Some("remove this key"),
+        message: "invalid time of day \"25:00\"",
+        hint: Some(r#"write it like "daily@08:00""#),
     },
     Case {
         mistake: "a misspelled notifier type",

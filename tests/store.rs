@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{Duration, TimeZone, Utc};
 use vigie::fetch::Validators;
 use vigie::model::{Alert, Article, delivery_id};
-use vigie::store::{NewAlert, NewArticle, PollRecord, SqliteStore, Store};
+use vigie::store::{NewAlert, NewArticle, NewDelivery, PollRecord, SqliteStore, Store};
 
 fn article(key: &str) -> Article {
     Article {
@@ -45,7 +45,11 @@ fn poll_with(keys: &[&str]) -> PollRecord {
                     alerts: vec![NewAlert {
                         deliveries: ["hook", "desk"]
                             .iter()
-                            .map(|n| (delivery_id("minusma", "un-news", &a.key, n), n.to_string()))
+                            .map(|n| NewDelivery {
+                                id: delivery_id("minusma", "un-news", &a.key, n),
+                                notifier: n.to_string(),
+                                hold_until: None,
+                            })
                             .collect(),
                         alert: Alert {
                             rule: "minusma".into(),
@@ -149,7 +153,7 @@ async fn a_delivery_moves_from_pending_to_sent_or_dead() {
     assert_eq!((hook.len(), desk.len()), (1, 1));
     let (hook, desk) = (&hook[0], &desk[0]);
     assert_eq!(
-        hook.alert.article.title,
+        hook.payload.alerts()[0].article.title,
         "Mali : le retrait des Casques bleus de la Minusma"
     );
 

@@ -33,8 +33,10 @@ pub const MAX_DURATION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
 pub const SMTP_PORT_STARTTLS: u16 = 587;
 pub const SMTP_PORT_TLS: u16 = 465;
 pub const SMTP_PORT_NONE: u16 = 25;
-/// The subject of an alert email when `subject` is not set.
-pub const EMAIL_SUBJECT: &str = "[vigie] {{ rule }}: {{ article.title }}";
+/// The Telegram Bot API, when a telegram notifier gives no `url`.
+pub const TELEGRAM_API: &str = "https://api.telegram.org";
+/// The local mailer of `transport = "sendmail"` when `command` is not set.
+pub const SENDMAIL: &str = "/usr/sbin/sendmail";
 
 /// `daemon.user_agent`: names the software and its version so site owners
 /// can tell who polls them.

@@ -4,23 +4,27 @@
 
 pub mod defaults;
 pub mod diag;
+mod notifiers;
 pub mod raw;
 mod secret;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono_tz::Tz;
-use lettre::message::Mailbox;
 use secrecy::SecretString;
 use serde::Deserialize;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use url::Url;
 
 pub use diag::{ConfigError, Diagnostics};
+pub use notifiers::{
+    Body, Chat, ChatService, Digest, DigestEvery, Email, EmailTransport, Messages, Notifier,
+    NotifierKind, Rate, Security, Smtp, Telegram, Webhook,
+};
 use raw::{RawDaemon, RawNotifier, RawRule, RawSource, S};
 
 use crate::rules::{Matcher, RuleSpec, Stem};
@@ -141,50 +145,6 @@ pub struct Rule {
     pub notify: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
-pub struct Notifier {
-    pub name: String,
-    pub kind: NotifierKind,
-}
-
-#[derive(Debug, Clone)]
-pub enum NotifierKind {
-    Webhook(Webhook),
-    Email(Email),
-}
-
-#[derive(Debug, Clone)]
-pub struct Webhook {
-    /// A secret: webhook URLs often carry their token.
-    pub url: SecretString,
-    pub headers: Vec<(String, SecretString)>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Email {
-    pub to: Vec<Mailbox>,
-    pub from: Mailbox,
-    /// minijinja template of the subject; default [`defaults::EMAIL_SUBJECT`].
-    pub subject: String,
-    pub smtp: Smtp,
-}
-
-#[derive(Debug, Clone)]
-pub struct Smtp {
-    pub host: String,
-    pub port: u16,
-    pub security: Security,
-    pub username: Option<String>,
-    pub password: Option<SecretString>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Security {
-    StartTls,
-    Tls,
-    None,
-}
-
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -245,6 +205,8 @@ struct Validator {
     secret_spans: Vec<Range<usize>>,
     /// The config text, to map template offsets back through TOML escapes.
     text: String,
+    /// The config file's directory: relative template paths start there.
+    dir: PathBuf,
 }
 
 type Entries<'a> = Vec<(String, Range<usize>, toml::Spanned<DeValue<'a>>)>;
@@ -252,6 +214,7 @@ type Entries<'a> = Vec<(String, Range<usize>, toml::Spanned<DeValue<'a>>)>;
 impl Validator {
     fn run(&mut self, text: &str, file: &Path) -> Option<Config> {
         self.text = text.to_string();
+        self.dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let (root, syntax) = DeTable::parse_recoverable(text);
         if !syntax.is_empty() {
             for e in &syntax {
@@ -328,10 +291,10 @@ impl Validator {
             }
         }
         let mut notifiers = Vec::new();
-        for (name, span, value) in notifiers_raw {
+        for (name, _span, value) in notifiers_raw {
             let path = format!("notifiers.{name}");
             if let Some(raw) = self.deserialize::<RawNotifier>(value, &path)
-                && let Some(notifier) = self.notifier(name, span, raw, &path)
+                && let Some(notifier) = self.notifier(name, raw, &path)
             {
                 notifiers.push(notifier);
             }
@@ -998,176 +961,6 @@ impl Validator {
         out
     }
 
-    fn notifier(
-        &mut self,
-        name: String,
-        _name_span: Range<usize>,
-        raw: RawNotifier,
-        path: &str,
-    ) -> Option<Notifier> {
-        let before = self.errors.len();
-        for (value, key, what) in [
-            (
-                raw.digest.as_ref().map(|v| v.span()),
-                "digest",
-                "digest delivery",
-            ),
-            (raw.rate.as_ref().map(|v| v.span()), "rate", "rate limiting"),
-            (
-                raw.body.as_ref().map(|v| v.span()),
-                "body",
-                "a body template",
-            ),
-            (
-                raw.template.as_ref().map(|v| v.span()),
-                "template",
-                "a template file",
-            ),
-            (
-                raw.secret.as_ref().map(|v| v.span()),
-                "secret",
-                "webhook signing",
-            ),
-        ] {
-            if let Some(span) = value {
-                self.errors.push(ConfigError::not_supported(
-                    span,
-                    format!("{path}.{key}"),
-                    what,
-                ));
-            }
-        }
-        let kind_name = raw.kind.get_ref().as_str();
-        let kind = match kind_name {
-            "webhook" => {
-                self.not_for(
-                    &raw,
-                    path,
-                    "webhook",
-                    &["to", "from", "subject", "smtp", "transport"],
-                );
-                self.webhook(&raw, path).map(NotifierKind::Webhook)
-            }
-            "email" => {
-                self.not_for(&raw, path, "email", &["url", "headers"]);
-                self.email(&raw, path).map(NotifierKind::Email)
-            }
-            "slack" | "discord" | "mattermost" | "teams" | "telegram" | "ntfy" => {
-                self.errors.push(
-                    ConfigError::not_supported(
-                        raw.kind.span(),
-                        format!("{path}.type"),
-                        &format!("the {kind_name} notifier"),
-                    )
-                    .hint("use type = \"webhook\" or \"email\" for now"),
-                );
-                None
-            }
-            other => {
-                let types = [
-                    "email",
-                    "webhook",
-                    "slack",
-                    "discord",
-                    "mattermost",
-                    "teams",
-                    "telegram",
-                    "ntfy",
-                ];
-                let mut err = ConfigError::new(
-                    Some(raw.kind.span()),
-                    format!("{path}.type"),
-                    format!("unknown notifier type \"{other}\""),
-                );
-                err = match diag::nearest(other, types) {
-                    Some(near) => err.hint(format!("did you mean \"{near}\"?")),
-                    None => err.hint(format!("one of {}", types.join(", "))),
-                };
-                self.errors.push(err);
-                None
-            }
-        };
-        if self.errors.len() > before {
-            return None;
-        }
-        Some(Notifier { name, kind: kind? })
-    }
-
-    /// Keys that belong to another notifier type are errors, not silently
-    /// ignored: `to` on a webhook is a mistake the admin must hear about.
-    fn not_for(&mut self, raw: &RawNotifier, path: &str, kind: &str, keys: &[&str]) {
-        let present: BTreeMap<&str, Option<Range<usize>>> = BTreeMap::from([
-            ("to", raw.to.as_ref().map(|v| v.span())),
-            ("from", raw.from.as_ref().map(|v| v.span())),
-            ("subject", raw.subject.as_ref().map(|v| v.span())),
-            ("smtp", raw.smtp.as_ref().map(|v| v.span())),
-            ("transport", raw.transport.as_ref().map(|v| v.span())),
-            ("url", raw.url.as_ref().map(|v| v.span())),
-            ("headers", raw.headers.as_ref().map(|v| v.span())),
-        ]);
-        for key in keys {
-            if let Some(Some(span)) = present.get(key) {
-                self.err(
-                    span.clone(),
-                    &format!("{path}.{key}"),
-                    format!("\"{key}\" does not apply to {kind} notifiers"),
-                );
-            }
-        }
-    }
-
-    fn webhook(&mut self, raw: &RawNotifier, path: &str) -> Option<Webhook> {
-        let Some(url) = &raw.url else {
-            self.err(raw.kind.span(), path, "a webhook needs a url");
-            return None;
-        };
-        let url_path = format!("{path}.url");
-        let secret = self.secret(url, &url_path)?;
-        {
-            use secrecy::ExposeSecret;
-            match Url::parse(secret.expose_secret()) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-                // The message never repeats the value: it may hold a token.
-                _ => {
-                    self.err(
-                        url.span(),
-                        &url_path,
-                        "the webhook URL is not a valid http(s) URL",
-                    );
-                    return None;
-                }
-            }
-        }
-        let mut headers = Vec::new();
-        for (name, value) in raw.headers.iter().flat_map(|h| h.get_ref().iter()) {
-            let hpath = format!("{path}.headers.{name}");
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                self.err(
-                    value.span(),
-                    &hpath,
-                    format!("invalid header name \"{name}\""),
-                );
-                continue;
-            }
-            if let Some(v) = self.secret(value, &hpath) {
-                use secrecy::ExposeSecret;
-                if reqwest::header::HeaderValue::from_str(v.expose_secret()).is_err() {
-                    self.err(
-                        value.span(),
-                        &hpath,
-                        "the header value has characters HTTP forbids",
-                    );
-                    continue;
-                }
-                headers.push((name.clone(), v));
-            }
-        }
-        Some(Webhook {
-            url: secret,
-            headers,
-        })
-    }
-
     fn secret(&mut self, value: &S<raw::RawSecret>, path: &str) -> Option<SecretString> {
         // Only a secret written in the file is masked; `{ env = "NAME" }`
         // names where it lives and helps the reader.
@@ -1181,178 +974,6 @@ impl Validator {
                 None
             }
         }
-    }
-
-    fn mailbox(&mut self, value: &S<String>, path: &str) -> Option<Mailbox> {
-        match value.get_ref().parse::<Mailbox>() {
-            Ok(m) => Some(m),
-            Err(e) => {
-                self.errors.push(
-                    ConfigError::new(
-                        Some(value.span()),
-                        path,
-                        format!("invalid address \"{}\": {e}", value.get_ref()),
-                    )
-                    .hint("write \"desk@example.org\" or \"Desk <desk@example.org>\""),
-                );
-                None
-            }
-        }
-    }
-
-    fn email(&mut self, raw: &RawNotifier, path: &str) -> Option<Email> {
-        if let Some(t) = raw.transport.as_ref().filter(|t| t.get_ref() != "smtp") {
-            if t.get_ref() == "sendmail" {
-                self.errors.push(ConfigError::not_supported(
-                    t.span(),
-                    format!("{path}.transport"),
-                    "the sendmail transport",
-                ));
-            } else {
-                self.errors.push(
-                    ConfigError::new(
-                        Some(t.span()),
-                        format!("{path}.transport"),
-                        format!("unknown transport \"{}\"", t.get_ref()),
-                    )
-                    .hint("\"smtp\" (with an [smtp] table) or \"sendmail\""),
-                );
-            }
-        }
-        let to = match &raw.to {
-            Some(list) if list.get_ref().is_empty() => {
-                self.err(list.span(), &format!("{path}.to"), "no recipient");
-                None
-            }
-            Some(list) => {
-                let parsed: Vec<_> = list
-                    .get_ref()
-                    .iter()
-                    .map(|a| self.mailbox(a, &format!("{path}.to")))
-                    .collect();
-                parsed.into_iter().collect::<Option<Vec<_>>>()
-            }
-            None => {
-                self.err(raw.kind.span(), path, "an email notifier needs `to`");
-                None
-            }
-        };
-        let from = match &raw.from {
-            Some(f) => self.mailbox(f, &format!("{path}.from")),
-            None => {
-                self.err(raw.kind.span(), path, "an email notifier needs `from`");
-                None
-            }
-        };
-        let subject = match &raw.subject {
-            Some(s) => {
-                if let Err((message, offset)) = crate::notify::template::check_subject(s.get_ref())
-                {
-                    let span = s.span();
-                    // The template offset is in the decoded string: map it
-                    // back through quotes and escapes, or point at the value.
-                    let raw = self.text.get(span.clone()).unwrap_or_default();
-                    let start = offset
-                        .and_then(|o| raw_offset(raw, o))
-                        .map_or(span.start, |o| span.start + o);
-                    self.err(start..span.end, &format!("{path}.subject"), message);
-                    None
-                } else {
-                    Some(s.get_ref().clone())
-                }
-            }
-            None => Some(defaults::EMAIL_SUBJECT.to_string()),
-        };
-        let smtp = match &raw.smtp {
-            Some(smtp) => self.smtp(smtp.get_ref(), &format!("{path}.smtp")),
-            None if raw.transport.as_ref().is_none_or(|t| t.get_ref() == "smtp") => {
-                self.err(
-                    raw.kind.span(),
-                    path,
-                    "an email notifier needs an [smtp] table",
-                );
-                None
-            }
-            None => None,
-        };
-        Some(Email {
-            to: to?,
-            from: from?,
-            subject: subject?,
-            smtp: smtp?,
-        })
-    }
-
-    fn smtp(&mut self, raw: &raw::RawSmtp, path: &str) -> Option<Smtp> {
-        let before = self.errors.len();
-        let host = raw.host.get_ref().trim().to_string();
-        if host.is_empty() {
-            self.err(
-                raw.host.span(),
-                &format!("{path}.host"),
-                "the host is empty",
-            );
-        }
-        let security = match raw
-            .security
-            .as_ref()
-            .map(|s| (s.get_ref().as_str(), s.span()))
-        {
-            None | Some(("starttls", _)) => Security::StartTls,
-            Some(("tls", _)) => Security::Tls,
-            Some(("none", _)) => Security::None,
-            Some((other, span)) => {
-                self.errors.push(
-                    ConfigError::new(
-                        Some(span),
-                        format!("{path}.security"),
-                        format!("unknown security \"{other}\""),
-                    )
-                    .hint("one of \"starttls\", \"tls\", \"none\""),
-                );
-                Security::StartTls
-            }
-        };
-        let port = match &raw.port {
-            Some(p) => match u16::try_from(*p.get_ref()) {
-                Ok(port) if port > 0 => port,
-                _ => {
-                    self.err(
-                        p.span(),
-                        &format!("{path}.port"),
-                        "a port is a number from 1 to 65535",
-                    );
-                    0
-                }
-            },
-            None => match security {
-                Security::StartTls => defaults::SMTP_PORT_STARTTLS,
-                Security::Tls => defaults::SMTP_PORT_TLS,
-                Security::None => defaults::SMTP_PORT_NONE,
-            },
-        };
-        let password = raw
-            .password
-            .as_ref()
-            .and_then(|p| self.secret(p, &format!("{path}.password")));
-        if raw.password.is_some() && raw.username.is_none() {
-            let span = raw.password.as_ref().map(|p| p.span()).unwrap_or_default();
-            self.err(
-                span,
-                &format!("{path}.password"),
-                "a password needs a username",
-            );
-        }
-        if self.errors.len() > before {
-            return None;
-        }
-        Some(Smtp {
-            host,
-            port,
-            security,
-            username: raw.username.as_ref().map(|u| u.get_ref().clone()),
-            password,
-        })
     }
 }
 

@@ -79,6 +79,10 @@ pub struct RawNotifier {
     pub url: Option<S<RawSecret>>,
     pub headers: Option<S<BTreeMap<String, S<RawSecret>>>>,
     pub secret: Option<S<RawSecret>>,
+    pub timezone: Option<S<String>>,
+    pub command: Option<S<String>>,
+    pub token: Option<S<RawSecret>>,
+    pub chat_id: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -107,9 +107,7 @@ impl FetchError {
             | FetchError::Body(_)
             | FetchError::Other(_) => true,
             // The same judgement as for a webhook's answer.
-            FetchError::Status { status, .. } => {
-                !crate::notify::webhook::classify(*status, None).permanent
-            }
+            FetchError::Status { status, .. } => !crate::notify::classify(*status, None).permanent,
             FetchError::TooManyRedirects(_)
             | FetchError::RedirectLoop
             | FetchError::Refused(_)

@@ -1,54 +1,82 @@
-//! Email through SMTP (lettre): multipart text + HTML, everything from the
-//! feed escaped in HTML and stripped of control characters in headers, the
-//! delivery id as `Message-ID`, `Auto-Submitted: auto-generated`. The
-//! transport keeps a pool, so a batch reuses one connection.
+//! Email through SMTP (lettre) or the local `sendmail`: multipart text +
+//! HTML, everything from the feed escaped in HTML and stripped of control
+//! characters in headers, the delivery id as `Message-ID`,
+//! `Auto-Submitted: auto-generated`. The SMTP transport keeps a pool, so a
+//! batch of deliveries reuses one connection.
 
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use super::SendError;
 use super::template::Templates;
-use crate::config::{Daemon, Email, Security};
-use crate::model::Alert;
+use crate::config::{Daemon, Email, EmailTransport, Security};
+use crate::model::Payload;
 
 /// Subjects longer than this are cut: mail clients show less anyway, and a
 /// feed must not be able to send a kilobyte-long header.
 const MAX_SUBJECT_CHARS: usize = 200;
 
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Sendmail(AsyncSendmailTransport<Tokio1Executor>),
+}
+
 pub struct EmailChannel {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Transport,
     from: Mailbox,
     to: Vec<Mailbox>,
     templates: Templates,
-    /// The whole SMTP transaction, connect to final reply.
+    /// The whole transaction, connect to final reply.
     deadline: std::time::Duration,
 }
 
 impl EmailChannel {
-    pub fn new(config: &Email, daemon: &Daemon) -> Result<EmailChannel, String> {
-        let smtp = &config.smtp;
-        let builder = match smtp.security {
-            Security::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
-            Security::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
-                .map_err(|e| e.to_string())?,
-            Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
-                .map_err(|e| e.to_string())?,
+    pub fn new(
+        config: &Email,
+        daemon: &Daemon,
+        templates: Templates,
+    ) -> Result<EmailChannel, String> {
+        let transport = match &config.transport {
+            EmailTransport::Smtp(smtp) => {
+                let builder = match smtp.security {
+                    Security::None => {
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                    }
+                    Security::StartTls => {
+                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
+                            .map_err(|e| e.to_string())?
+                    }
+                    Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
+                        .map_err(|e| e.to_string())?,
+                };
+                // One connection, kept open between the messages of a batch:
+                // a burst of alerts is one SMTP session, not fifty.
+                let mut builder = builder
+                    .port(smtp.port)
+                    .timeout(Some(daemon.timeout))
+                    .pool_config(PoolConfig::new().max_size(1));
+                if let Some(user) = &smtp.username {
+                    let password = smtp
+                        .password
+                        .as_ref()
+                        .map(|p| p.expose_secret().to_string())
+                        .unwrap_or_default();
+                    builder = builder.credentials(Credentials::new(user.clone(), password));
+                }
+                Transport::Smtp(builder.build())
+            }
+            EmailTransport::Sendmail(command) => {
+                Transport::Sendmail(AsyncSendmailTransport::<Tokio1Executor>::new_with_command(
+                    command.as_os_str(),
+                ))
+            }
         };
-        let mut builder = builder.port(smtp.port).timeout(Some(daemon.timeout));
-        if let Some(user) = &smtp.username {
-            let password = smtp
-                .password
-                .as_ref()
-                .map(|p| p.expose_secret().to_string())
-                .unwrap_or_default();
-            builder = builder.credentials(Credentials::new(user.clone(), password));
-        }
-        let templates = Templates::new(&config.subject).map_err(|e| e.to_string())?;
         Ok(EmailChannel {
-            transport: builder.build(),
+            transport,
             from: config.from.clone(),
             to: config.to.clone(),
             templates,
@@ -56,13 +84,12 @@ impl EmailChannel {
         })
     }
 
-    pub fn message(&self, id: &str, alert: &Alert) -> Result<Message, SendError> {
-        let render = |name: &str| {
-            self.templates
-                .render(name, id, alert)
-                .map_err(|e| SendError::permanent(e.to_string()))
-        };
-        let subject = header_text(&render("subject.txt")?);
+    pub fn message(&self, id: &str, payload: &Payload) -> Result<Message, SendError> {
+        let permanent =
+            |e: super::template::TemplateError| SendError::permanent(format!("template: {e}"));
+        let subject = header_text(&self.templates.subject(id, payload).map_err(permanent)?);
+        let text = self.templates.body(id, payload).map_err(permanent)?;
+        let html = self.templates.html(id, payload).map_err(permanent)?;
         let domain = self.from.email.domain().to_string();
         let mut builder = Message::builder()
             .from(self.from.clone())
@@ -76,26 +103,53 @@ impl EmailChannel {
         for to in &self.to {
             builder = builder.to(to.clone());
         }
-        builder
-            .multipart(MultiPart::alternative_plain_html(
-                render("body.txt")?,
-                render("body.html")?,
-            ))
-            .map_err(|e| SendError::permanent(format!("cannot build the message: {e}")))
+        let built = match html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(text, html)),
+            None => builder.singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(text),
+            ),
+        };
+        built.map_err(|e| SendError::permanent(format!("cannot build the message: {e}")))
     }
 
-    pub async fn send(&self, id: &str, alert: &Alert) -> Result<(), SendError> {
-        let message = self.message(id, alert)?;
+    /// Sends one message; returns what the server answered.
+    pub async fn send(&self, id: &str, payload: &Payload) -> Result<String, SendError> {
+        let message = self.message(id, payload)?;
         // lettre's timeout bounds each network step, not the whole
         // transaction: a server dripping its replies could hold a send past
         // the outbox claim, and another process would send it again.
-        match tokio::time::timeout(self.deadline, self.transport.send(message)).await {
-            Ok(sent) => sent.map(|_| ()).map_err(|e| classify(&e)),
-            Err(_) => Err(SendError::temporary(format!(
-                "SMTP: no complete answer within {:?}",
-                self.deadline
-            ))),
-        }
+        let sent = match &self.transport {
+            Transport::Smtp(t) => {
+                let sending = tokio::time::timeout(self.deadline, t.send(message));
+                match sending.await {
+                    Ok(Ok(response)) => Ok(format!(
+                        "SMTP {} {}",
+                        response.code(),
+                        response.message().collect::<Vec<_>>().join(" ")
+                    )),
+                    Ok(Err(e)) => Err(classify(&e)),
+                    Err(_) => Err(SendError::temporary(format!(
+                        "SMTP: no complete answer within {:?}",
+                        self.deadline
+                    ))),
+                }
+            }
+            Transport::Sendmail(t) => {
+                match tokio::time::timeout(self.deadline, t.send(message)).await {
+                    Ok(Ok(())) => Ok("sendmail accepted the message".to_string()),
+                    // A local mailer that fails is a setup problem the admin
+                    // can fix; the delivery waits for it.
+                    Ok(Err(e)) => Err(SendError::temporary(format!("sendmail: {e}"))),
+                    Err(_) => Err(SendError::temporary(format!(
+                        "sendmail did not finish within {:?}",
+                        self.deadline
+                    ))),
+                }
+            }
+        };
+        sent.map(|answer| crate::normalize::truncate_chars(&answer, 300))
     }
 }
 

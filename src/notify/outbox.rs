@@ -5,17 +5,20 @@
 //! in order (an email batch reuses one connection), and the first temporary
 //! failure ends the pass instead of waiting out one timeout per delivery.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{Channel, Channels};
+use crate::model::{Alert, Article};
 use crate::schedule;
-use crate::store::{Store, StoreError};
+use crate::store::{NewAlert, NewDelivery, PendingDelivery, Store, StoreError};
 
 /// The most deliveries of one notifier taken in one pass.
 const BATCH: u32 = 1_000;
@@ -54,6 +57,8 @@ pub struct Dispatcher {
     lease: chrono::Duration,
     /// Cancelled at shutdown: a pass stops between two deliveries.
     shutdown: CancellationToken,
+    /// When each rate-limited notifier sent its last messages.
+    windows: HashMap<String, Mutex<VecDeque<Instant>>>,
 }
 
 impl Dispatcher {
@@ -63,12 +68,21 @@ impl Dispatcher {
         send_timeout: Duration,
         shutdown: CancellationToken,
     ) -> Dispatcher {
-        let lease = send_timeout.saturating_mul(3) + Duration::from_secs(60);
+        // Every send is bounded (SMTP by twice the timeout, HTTP by the
+        // timeout): a claim outlives its send, and a crashed sender's claim
+        // delays its deliveries by this much at most.
+        let lease = send_timeout.saturating_mul(3) + Duration::from_secs(10);
+        let windows = channels
+            .iter()
+            .filter(|(name, _)| channels.notifier(name).is_some_and(|n| n.rate.is_some()))
+            .map(|(name, _)| (name.to_string(), Mutex::new(VecDeque::new())))
+            .collect();
         Dispatcher {
             store,
             channels,
             lease: chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::hours(1)),
             shutdown,
+            windows,
         }
     }
 
@@ -150,11 +164,28 @@ impl Dispatcher {
         channel: &Channel,
         due: Option<DateTime<Utc>>,
     ) -> Result<(DispatchReport, Option<Duration>), StoreError> {
+        let now = Utc::now();
+        if self
+            .channels
+            .notifier(name)
+            .is_some_and(|n| n.digest.is_some())
+        {
+            if let Some(digest) = self.store.close_digest(name, due.unwrap_or(now)).await? {
+                tracing::info!(notifier = %name, delivery = %digest, "digest period ended");
+            }
+        } else {
+            // Alerts held for a digest the config no longer asks for go
+            // out one by one.
+            let released = self.store.release_held(name).await?;
+            if released > 0 {
+                tracing::info!(notifier = %name, count = released, "the notifier no longer sends digests: held alerts go out one by one");
+            }
+        }
         let pending = self.store.due_deliveries(name, due, BATCH).await?;
         let mut report = DispatchReport::default();
         let total = pending.len();
         for (done, d) in pending.into_iter().enumerate() {
-            if self.shutdown.is_cancelled() {
+            if self.shutdown.is_cancelled() || !self.wait_turn(name).await {
                 report.retrying += total - done;
                 break;
             }
@@ -167,9 +198,12 @@ impl Dispatcher {
                 // Sent, or being sent, by another process meanwhile.
                 continue;
             }
-            match channel.send(&d.id, &d.alert).await {
-                Ok(()) => {
-                    tracing::info!(notifier = %name, delivery = %d.id, rule = %d.alert.rule, source = %d.alert.source, "alert delivered");
+            match channel.send(&d.id, &d.payload).await {
+                Ok(answer) => {
+                    let alerts = d.payload.alerts();
+                    let rule = alerts.first().map_or("", |a| a.rule.as_str());
+                    let source = alerts.first().map_or("", |a| a.source.as_str());
+                    tracing::info!(notifier = %name, delivery = %d.id, rule, source, alerts = alerts.len(), %answer, "delivered");
                     self.store.delivery_sent(&d.id, Utc::now()).await?;
                     report.sent += 1;
                 }
@@ -177,11 +211,12 @@ impl Dispatcher {
                     tracing::error!(notifier = %name, delivery = %d.id, error = %e, "delivery failed permanently; marked dead");
                     self.store.delivery_dead(&d.id, &e.message).await?;
                     report.dead += 1;
+                    self.signal_dead(name, &d, &e.message).await?;
                 }
                 Err(e) => {
                     let wait = e
                         .retry_after
-                        .unwrap_or_else(|| schedule::delivery_retry(d.attempts + 1))
+                        .unwrap_or_else(|| schedule::delivery_retry(d.attempts + 1, &d.id))
                         .min(MAX_RETRY_AFTER);
                     let next = Utc::now()
                         + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
@@ -195,6 +230,98 @@ impl Dispatcher {
             }
         }
         Ok((report, None))
+    }
+
+    /// Waits until `name`'s rate allows one more message, and counts it.
+    /// False when shutdown came first.
+    async fn wait_turn(&self, name: &str) -> bool {
+        let (Some(window), Some(rate)) = (
+            self.windows.get(name),
+            self.channels.notifier(name).and_then(|n| n.rate),
+        ) else {
+            return true;
+        };
+        loop {
+            let wait = {
+                let mut sent = window.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                while sent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= rate.per)
+                {
+                    sent.pop_front();
+                }
+                if sent.len() < rate.count as usize {
+                    sent.push_back(now);
+                    return true;
+                }
+                sent.front()
+                    .map_or(Duration::ZERO, |t| rate.per - now.duration_since(*t))
+            };
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return false,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Tells `[daemon] errors_to` that deliveries of `notifier` die: at most
+    /// once an hour per notifier, and never about the errors_to notifier
+    /// itself (its own failures would loop).
+    async fn signal_dead(
+        &self,
+        notifier: &str,
+        delivery: &PendingDelivery,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let Some(to) = self.channels.errors_to() else {
+            return Ok(());
+        };
+        if to.name == notifier {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let hour = now.timestamp() / 3600;
+        let alerts = delivery.payload.alerts();
+        let about = alerts.first().map_or(String::new(), |a| {
+            format!(
+                " It carried \"{}\" (rule {}, source {}).",
+                a.article.title, a.rule, a.source
+            )
+        });
+        let alert = Alert {
+            rule: "vigie:delivery_dead".into(),
+            source: "vigie".into(),
+            article: Article {
+                key: format!("dead:{notifier}:{hour}"),
+                aliases: Vec::new(),
+                url: None,
+                title: format!("Deliveries through {notifier} are failing"),
+                summary: format!(
+                    "Delivery {} through {notifier} failed permanently: {reason}.{about} \
+                     Further failures of {notifier} in this hour are not signalled again; \
+                     `vigie alerts` lists them and `vigie retry --dead` sends them again once fixed.",
+                    delivery.id
+                ),
+                body: None,
+                published: Some(now),
+                updated: None,
+                authors: Vec::new(),
+                language: Some("en".into()),
+                tags: Vec::new(),
+                source: "vigie".into(),
+            },
+            matches: Vec::new(),
+            detected_at: now,
+        };
+        let signal = NewAlert {
+            deliveries: vec![NewDelivery::of(&alert, to)],
+            alert,
+        };
+        if self.store.record_alert(&signal, now).await? {
+            tracing::warn!(notifier = %notifier, errors_to = %to.name, "dead delivery signalled");
+        }
+        Ok(())
     }
 
     /// `vigie run`'s delivery side: one loop per notifier, each sending what

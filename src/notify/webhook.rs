@@ -1,21 +1,32 @@
 //! The generic webhook: a JSON POST of DESIGN.md §5's documented body, built
-//! by serde, with the delivery id in the `Idempotency-Key` header.
+//! by serde (or the user's template, rendered with JSON escaping), with the
+//! delivery id in the `Idempotency-Key` header and, when a `secret` is set,
+//! an HMAC-SHA256 signature:
+//!
+//! ```text
+//! X-Vigie-Timestamp: 1692441312
+//! X-Vigie-Signature: sha256=<hex of HMAC-SHA256(secret, "1692441312." + body)>
+//! ```
+//!
+//! A receiver recomputes it over the raw body and rejects old timestamps.
 
-use std::time::Duration;
-
-use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use hmac::{Hmac, KeyInit, Mac};
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+use sha2::Sha256;
 
-use super::SendError;
+use super::template::Templates;
+use super::{Http, SendError};
 use crate::config::{Daemon, Webhook};
-use crate::model::Alert;
+use crate::model::{Alert, Payload};
 
 pub struct WebhookChannel {
-    client: reqwest::Client,
+    http: Http,
     url: SecretString,
     headers: HeaderMap,
+    secret: Option<SecretString>,
+    templates: Templates,
 }
 
 /// The body receivers rely on: the delivery id, then the alert's fields.
@@ -26,73 +37,85 @@ pub struct Body<'a> {
     pub alert: &'a Alert,
 }
 
+/// A digest: its own id, and each alert with its own delivery id.
+#[derive(Serialize)]
+pub struct DigestBody<'a> {
+    pub id: &'a str,
+    pub alerts: Vec<Body<'a>>,
+}
+
+/// The default JSON of a payload.
+pub fn body_json(id: &str, payload: &Payload) -> Vec<u8> {
+    let json = match payload {
+        Payload::Alert(alert) => serde_json::to_vec(&Body { id, alert }),
+        Payload::Digest(items) => serde_json::to_vec(&DigestBody {
+            id,
+            alerts: items
+                .iter()
+                .map(|i| Body {
+                    id: &i.id,
+                    alert: &i.alert,
+                })
+                .collect(),
+        }),
+    };
+    // Serializing plain strings and dates cannot fail.
+    json.unwrap_or_default()
+}
+
+/// `sha256=` and the hex HMAC of `timestamp.body`.
+pub fn signature(key: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let bytes = mac.finalize().into_bytes();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
 impl WebhookChannel {
-    pub fn new(config: &Webhook, daemon: &Daemon) -> Result<WebhookChannel, String> {
-        let mut headers = HeaderMap::new();
-        for (name, value) in &config.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
-            let mut value = HeaderValue::from_str(value.expose_secret())
-                .map_err(|_| "invalid header value".to_string())?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
-        }
-        let client = reqwest::Client::builder()
-            .user_agent(daemon.user_agent.clone())
-            .timeout(daemon.timeout)
-            // A POST answered by a redirect is a misconfigured URL; following
-            // it would turn the POST into a GET and lose the alert silently.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| e.without_url().to_string())?;
+    pub fn new(
+        config: &Webhook,
+        daemon: &Daemon,
+        templates: Templates,
+    ) -> Result<WebhookChannel, String> {
         Ok(WebhookChannel {
-            client,
+            http: Http::new(daemon)?,
             url: config.url.clone(),
-            headers,
+            headers: super::header_map(&config.headers)?,
+            secret: config.secret.clone(),
+            templates,
         })
     }
 
-    pub async fn send(&self, id: &str, alert: &Alert) -> Result<(), SendError> {
-        let response = self
-            .client
-            .post(self.url.expose_secret())
-            .headers(self.headers.clone())
-            .header("Idempotency-Key", id)
-            .json(&Body { id, alert })
-            .send()
-            .await
-            // without_url: the URL may carry the hook's token.
-            .map_err(|e| SendError::temporary(format!("request failed: {}", e.without_url())))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
+    pub async fn send(&self, id: &str, payload: &Payload) -> Result<String, SendError> {
+        let body = match self
+            .templates
+            .json(id, payload)
+            .map_err(|e| SendError::permanent(format!("template: {e}")))?
+        {
+            Some(text) => text.into_bytes(),
+            None => body_json(id, payload),
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, "application/json".parse().expect("static"));
+        // The admin's headers win, Content-Type included.
+        headers.extend(self.headers.clone());
+        if let Some(secret) = &self.secret {
+            let now = chrono::Utc::now().timestamp();
+            let signed = signature(secret.expose_secret().as_bytes(), now, &body);
+            headers.insert("X-Vigie-Timestamp", now.into());
+            headers.insert(
+                "X-Vigie-Signature",
+                signed.parse().expect("hex is a valid header value"),
+            );
         }
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        Err(classify(status, retry_after))
+        self.http
+            .post(self.url.expose_secret(), id, headers, body)
+            .await
     }
-}
-
-/// 408, 429 and 5xx may pass; any other answer will not change by itself.
-pub fn classify(status: StatusCode, retry_after: Option<Duration>) -> SendError {
-    let message = format!("the receiver answered {status}");
-    let temporary = status == StatusCode::REQUEST_TIMEOUT
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status.is_server_error();
-    let mut e = if temporary {
-        SendError::temporary(message)
-    } else {
-        SendError::permanent(message)
-    };
-    e.retry_after = retry_after;
-    e
-}
-
-/// `Retry-After`: delay-seconds or an HTTP date (see [`crate::schedule::retry_after`]).
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    crate::schedule::retry_after(value, chrono::Utc::now())
 }
 
 #[cfg(test)]
@@ -100,22 +123,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_are_classified() {
-        assert!(!classify(StatusCode::INTERNAL_SERVER_ERROR, None).permanent);
-        assert!(!classify(StatusCode::TOO_MANY_REQUESTS, None).permanent);
-        assert!(!classify(StatusCode::REQUEST_TIMEOUT, None).permanent);
-        assert!(classify(StatusCode::BAD_REQUEST, None).permanent);
-        assert!(classify(StatusCode::NOT_FOUND, None).permanent);
-        assert!(classify(StatusCode::MOVED_PERMANENTLY, None).permanent);
-    }
-
-    #[test]
-    fn retry_after_takes_seconds_and_dates() {
-        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+    fn the_signature_is_the_rfc_4231_hmac() {
+        // RFC 4231 test case 2, with the message split as "timestamp.body".
+        let s = signature(b"Jefe", 0, b"");
+        assert_eq!(s.len(), "sha256=".len() + 64);
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(b"Jefe").unwrap();
+        mac.update(b"what do ya want for nothing?");
+        let expected: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
+            expected,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        assert_eq!(parse_retry_after("soon"), None);
+        assert_ne!(signature(b"k", 1, b"body"), signature(b"k", 2, b"body"));
     }
 }

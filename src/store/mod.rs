@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::fetch::Validators;
-use crate::model::Alert;
+use crate::model::{Alert, Payload};
 
 pub use sqlite::SqliteStore;
 
@@ -120,8 +120,33 @@ pub struct NewArticle {
 #[derive(Debug, Clone)]
 pub struct NewAlert {
     pub alert: Alert,
-    /// (delivery id, notifier name)
-    pub deliveries: Vec<(String, String)>,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub id: String,
+    pub notifier: String,
+    /// For a digest notifier: the end of the digest period the alert waits
+    /// for. `None` sends it at once.
+    pub hold_until: Option<DateTime<Utc>>,
+}
+
+impl NewDelivery {
+    /// The delivery of `alert` through `notifier`, held for its digest
+    /// when the notifier sends digests.
+    pub fn of(alert: &Alert, notifier: &crate::config::Notifier) -> NewDelivery {
+        NewDelivery {
+            id: crate::model::delivery_id(
+                &alert.rule,
+                &alert.source,
+                &alert.article.key,
+                &notifier.name,
+            ),
+            notifier: notifier.name.clone(),
+            hold_until: notifier.hold_until(alert.detected_at),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -131,20 +156,49 @@ pub struct PollOutcome {
     pub deliveries: usize,
 }
 
-/// One delivery waiting in the outbox, with the alert it sends.
+/// One delivery waiting in the outbox, with what it sends.
 #[derive(Debug, Clone)]
 pub struct PendingDelivery {
     pub id: String,
     pub notifier: String,
     pub attempts: u32,
-    pub alert: Alert,
+    pub payload: Payload,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct OutboxCounts {
     pub pending: u64,
     pub sent: u64,
     pub dead: u64,
+    /// Alerts waiting for their notifier's digest.
+    pub held: u64,
+}
+
+/// One alert and where it went, for `vigie alerts`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AlertRecord {
+    pub rule: String,
+    pub source: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub detected_at: DateTime<Utc>,
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub notifier: String,
+    /// pending, sent, dead, held (waiting for a digest) or digested.
+    pub state: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub next_attempt: Option<DateTime<Utc>>,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The digest delivery that carries it, for a digested alert; its
+    /// state is the one that counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Box<DeliveryRecord>>,
 }
 
 #[async_trait]
@@ -228,4 +282,30 @@ pub trait Store: Send + Sync {
     async fn next_delivery_due(&self, notifier: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Pending deliveries per notifier name.
     async fn pending_by_notifier(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Gathers `notifier`'s held alerts whose period ended by `now` into one
+    /// new digest delivery, pending; returns its id, or `None` when nothing
+    /// was due.
+    async fn close_digest(
+        &self,
+        notifier: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError>;
+    /// Makes `notifier`'s held alerts pending one by one (the notifier no
+    /// longer sends digests); returns how many.
+    async fn release_held(&self, notifier: &str) -> Result<u64, StoreError>;
+    /// Puts a dead delivery back in the outbox, due now; false when there is
+    /// no dead delivery with that id.
+    async fn requeue(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Requeues every dead delivery; returns how many.
+    async fn requeue_dead(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Alerts detected at or after `since`, newest first, with their
+    /// deliveries.
+    async fn alerts_since(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<AlertRecord>, StoreError>;
+    /// Records an alert that no poll produced (an operator signal); false
+    /// when an alert with its rule, source and key exists already.
+    async fn record_alert(&self, alert: &NewAlert, at: DateTime<Utc>) -> Result<bool, StoreError>;
 }

@@ -15,10 +15,11 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    Health, NewAlert, OutboxCounts, PendingDelivery, PollOutcome, PollRecord, SourceState, Store,
-    StoreError,
+    AlertRecord, DeliveryRecord, Health, NewAlert, OutboxCounts, PendingDelivery, PollOutcome,
+    PollRecord, SourceState, Store, StoreError,
 };
 use crate::fetch::Validators;
+use crate::model::{DigestItem, Payload};
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -148,15 +149,20 @@ async fn insert_alert(
         return Ok((0, 0));
     };
     let mut deliveries = 0;
-    for (id, notifier) in &new.deliveries {
+    for d in &new.deliveries {
+        let (state, due) = match d.hold_until {
+            Some(until) => ("held", ms(until)),
+            None => ("pending", at),
+        };
         deliveries += sqlx::query(
             "INSERT INTO deliveries (id, alert_id, notifier, state, next_attempt_at, created_at)
-             VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING",
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
-        .bind(id)
+        .bind(&d.id)
         .bind(alert_id)
-        .bind(notifier)
-        .bind(at)
+        .bind(&d.notifier)
+        .bind(state)
+        .bind(due)
         .bind(at)
         .execute(&mut *tx)
         .await?
@@ -387,7 +393,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<PendingDelivery>, StoreError> {
         let rows = sqlx::query(
-            "SELECT d.id, d.notifier, d.attempts, a.payload FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+            "SELECT d.id, d.notifier, d.attempts, a.payload FROM deliveries d LEFT JOIN alerts a ON a.id = d.alert_id
              WHERE d.notifier = ? AND d.state = 'pending' AND d.next_attempt_at <= ?
                AND (d.claimed_until IS NULL OR d.claimed_until < ?)
              ORDER BY d.next_attempt_at, d.created_at, d.id LIMIT ?",
@@ -401,12 +407,16 @@ impl Store for SqliteStore {
         let mut pending = Vec::with_capacity(rows.len());
         for r in rows {
             let id: String = r.get(0);
-            match serde_json::from_str(r.get::<&str, _>(3)) {
-                Ok(alert) => pending.push(PendingDelivery {
+            let payload = match r.get::<Option<&str>, _>(3) {
+                Some(json) => serde_json::from_str(json).map(|a| Payload::Alert(Box::new(a))),
+                None => self.digest_items(&id).await?.map(Payload::Digest),
+            };
+            match payload {
+                Ok(payload) => pending.push(PendingDelivery {
                     id,
                     notifier: r.get(1),
                     attempts: r.get::<i64, _>(2).try_into().unwrap_or(u32::MAX),
-                    alert,
+                    payload,
                 }),
                 // One unreadable row must not block its notifier forever:
                 // it ends dead, with the reason, for an admin to look at.
@@ -490,7 +500,10 @@ impl Store for SqliteStore {
             match r.get::<&str, _>(0) {
                 "pending" => counts.pending = n,
                 "sent" => counts.sent = n,
-                _ => counts.dead = n,
+                "dead" => counts.dead = n,
+                "held" => counts.held = n,
+                // Digested alerts are counted by their digest's row.
+                _ => {}
             }
         }
         Ok(counts)
@@ -499,7 +512,7 @@ impl Store for SqliteStore {
     async fn next_delivery_due(&self, notifier: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let next: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(MAX(next_attempt_at, COALESCE(claimed_until, 0))) FROM deliveries
-             WHERE notifier = ? AND state = 'pending'",
+             WHERE notifier = ? AND state IN ('pending', 'held')",
         )
         .bind(notifier)
         .fetch_one(&self.pool)
@@ -516,6 +529,176 @@ impl Store for SqliteStore {
         Ok(rows
             .into_iter()
             .map(|r| (r.get(0), r.get::<i64, _>(1).try_into().unwrap_or(0)))
+            .collect())
+    }
+
+    async fn close_digest(
+        &self,
+        notifier: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let first: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM deliveries WHERE notifier = ? AND state = 'held' AND next_attempt_at <= ?
+             ORDER BY created_at, id LIMIT 1",
+        )
+        .bind(notifier)
+        .bind(ms(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(first) = first else {
+            return Ok(None);
+        };
+        let id = crate::normalize::short_hash(&["digest", notifier, &first, &ms(now).to_string()]);
+        sqlx::query(
+            "INSERT INTO deliveries (id, alert_id, notifier, state, next_attempt_at, created_at)
+             VALUES (?, NULL, ?, 'pending', ?, ?)",
+        )
+        .bind(&id)
+        .bind(notifier)
+        .bind(ms(now))
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE deliveries SET state = 'digested', digest_id = ?
+             WHERE notifier = ? AND state = 'held' AND next_attempt_at <= ?",
+        )
+        .bind(&id)
+        .bind(notifier)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    async fn release_held(&self, notifier: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = created_at
+             WHERE notifier = ? AND state = 'held'",
+        )
+        .bind(notifier)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn requeue(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, claimed_until = NULL
+             WHERE id = ? AND state = 'dead'",
+        )
+        .bind(ms(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    async fn requeue_dead(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, claimed_until = NULL
+             WHERE state = 'dead'",
+        )
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn alerts_since(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, rule, source, json_extract(payload, '$.article.title'),
+                    json_extract(payload, '$.article.url'), detected_at
+             FROM alerts WHERE detected_at >= ? ORDER BY detected_at DESC, id DESC LIMIT ?",
+        )
+        .bind(ms(since))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut records = Vec::with_capacity(rows.len());
+        let mut index = std::collections::HashMap::new();
+        for r in rows {
+            index.insert(r.get::<i64, _>(0), records.len());
+            records.push(AlertRecord {
+                rule: r.get(1),
+                source: r.get(2),
+                title: r.get::<Option<String>, _>(3).unwrap_or_default(),
+                url: r.get(4),
+                detected_at: from_ms(r.get(5)).unwrap_or_default(),
+                deliveries: Vec::new(),
+            });
+        }
+        let ids: Vec<i64> = index.keys().copied().collect();
+        let rows = sqlx::query(
+            "SELECT d.alert_id, d.notifier, d.id, d.state, d.attempts, d.last_error, d.next_attempt_at, d.sent_at,
+                    g.id, g.state, g.attempts, g.last_error, g.next_attempt_at, g.sent_at
+             FROM deliveries d LEFT JOIN deliveries g ON g.id = d.digest_id
+             WHERE d.alert_id IN (SELECT value FROM json_each(?))
+             ORDER BY d.notifier",
+        )
+        .bind(serde_json::to_string(&ids)?)
+        .fetch_all(&self.pool)
+        .await?;
+        let record = |r: &sqlx::sqlite::SqliteRow, at: usize, notifier: String| DeliveryRecord {
+            id: r.get(at),
+            notifier,
+            state: r.get(at + 1),
+            attempts: r.get::<i64, _>(at + 2).try_into().unwrap_or(u32::MAX),
+            last_error: r.get(at + 3),
+            next_attempt: from_ms(r.get(at + 4)),
+            sent_at: r.get::<Option<i64>, _>(at + 5).and_then(from_ms),
+            digest: None,
+        };
+        for r in rows {
+            let Some(&i) = index.get(&r.get::<i64, _>(0)) else {
+                continue;
+            };
+            let notifier: String = r.get(1);
+            let mut d = record(&r, 2, notifier.clone());
+            if r.get::<Option<String>, _>(8).is_some() {
+                d.digest = Some(Box::new(record(&r, 8, notifier)));
+            }
+            records[i].deliveries.push(d);
+        }
+        Ok(records)
+    }
+
+    async fn record_alert(&self, alert: &NewAlert, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (alerts, _) = insert_alert(&mut tx, &alert.alert.source, alert, ms(at)).await?;
+        tx.commit().await?;
+        Ok(alerts == 1)
+    }
+}
+
+impl SqliteStore {
+    /// The alerts a digest delivery carries, oldest first.
+    async fn digest_items(
+        &self,
+        digest: &str,
+    ) -> Result<Result<Vec<DigestItem>, serde_json::Error>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, a.payload FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+             WHERE d.digest_id = ? ORDER BY a.detected_at, d.id",
+        )
+        .bind(digest)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                serde_json::from_str(r.get::<&str, _>(1)).map(|alert| DigestItem {
+                    id: r.get(0),
+                    alert,
+                })
+            })
             .collect())
     }
 }

@@ -21,7 +21,7 @@ pub use self::hazard::HazardServer;
 #[allow(unused_imports)]
 pub use self::http::FeedServer;
 #[allow(unused_imports)]
-pub use self::smtp::{ParsedMail, SmtpMessage, SmtpServer, parse};
+pub use self::smtp::{Fault, ParsedMail, SmtpMessage, SmtpServer, parse};
 #[allow(unused_imports)]
 pub use self::webhook::{Received, WebhookReceiver};
 

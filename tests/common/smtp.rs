@@ -134,8 +134,26 @@ pub struct SmtpServer {
     task: ServerTask,
 }
 
+/// A failure the server plays once, at the stage it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer the next connection with this reply (e.g. `421 4.3.2 busy`)
+    /// instead of the greeting, and close it.
+    Greeting(String),
+    /// Answer the next RCPT with this reply (e.g. `451 4.3.0 try later`).
+    Rcpt(String),
+    /// Read the next message, then close the connection without answering
+    /// the final dot; the message is not accepted.
+    DropAfterData,
+    /// Read the next message, then never answer (until the client leaves).
+    StallAfterData,
+}
+
 struct Shared {
     messages: Mutex<Vec<SmtpMessage>>,
+    /// Every message sent to the server, accepted or not.
+    attempts: Mutex<Vec<Vec<u8>>>,
+    faults: Mutex<VecDeque<Fault>>,
     count: watch::Sender<usize>,
     fail_next_data: Mutex<VecDeque<String>>,
     connections: AtomicUsize,
@@ -155,6 +173,8 @@ impl SmtpServer {
         let addr = listener.local_addr().expect("local_addr");
         let shared = Arc::new(Shared {
             messages: Mutex::new(Vec::new()),
+            attempts: Mutex::new(Vec::new()),
+            faults: Mutex::new(VecDeque::new()),
             count: watch::channel(0).0,
             fail_next_data: Mutex::new(VecDeque::new()),
             connections: AtomicUsize::new(0),
@@ -234,6 +254,16 @@ impl SmtpServer {
         lock(&self.shared.fail_next_data).push_back(reply);
     }
 
+    /// Queues a fault; faults are played in order, each at its stage.
+    pub fn fault(&self, fault: Fault) {
+        lock(&self.shared.faults).push_back(fault);
+    }
+
+    /// Every message data sent to the server, accepted or refused.
+    pub fn attempts(&self) -> Vec<Vec<u8>> {
+        lock(&self.shared.attempts).clone()
+    }
+
     /// Stops the server and waits until its port and connections are closed.
     pub async fn stop(self) {
         self.task.stop().await;
@@ -262,6 +292,11 @@ async fn session(stream: TcpStream, shared: &Shared, connection: usize) -> std::
     let mut auth_user: Option<String> = None;
     let mut tx: Option<Transaction> = None;
 
+    if let Some(Fault::Greeting(refusal)) = take_fault(shared, |f| matches!(f, Fault::Greeting(_)))
+    {
+        reply(&mut w, &refusal).await?;
+        return Ok(());
+    }
     reply(&mut w, "220 127.0.0.1 ESMTP vigie-test ready").await?;
     loop {
         let Some(line) = read_line(&mut r, &mut buf).await? else {
@@ -313,6 +348,12 @@ async fn session(stream: TcpStream, shared: &Shared, connection: usize) -> std::
             "RCPT" => match (&mut tx, path_arg(arg, "TO:")) {
                 (None, _) => reply(&mut w, "503 5.5.1 need MAIL first").await?,
                 (Some(t), Some(to)) if !to.is_empty() => {
+                    if let Some(Fault::Rcpt(refusal)) =
+                        take_fault(shared, |f| matches!(f, Fault::Rcpt(_)))
+                    {
+                        reply(&mut w, &refusal).await?;
+                        continue;
+                    }
                     t.to.push(to);
                     reply(&mut w, "250 2.1.5 OK").await?;
                 }
@@ -327,6 +368,19 @@ async fn session(stream: TcpStream, shared: &Shared, connection: usize) -> std::
                 let Some(data) = read_data(&mut r, &mut buf).await? else {
                     return Ok(()); // client left in the middle of DATA
                 };
+                lock(&shared.attempts).push(data.clone());
+                match take_fault(shared, |f| {
+                    matches!(f, Fault::DropAfterData | Fault::StallAfterData)
+                }) {
+                    Some(Fault::DropAfterData) => return Ok(()),
+                    Some(_) => {
+                        // Until the client gives up and closes.
+                        let mut sink = Vec::new();
+                        let _ = r.read_until(b'\n', &mut sink).await;
+                        return Ok(());
+                    }
+                    None => {}
+                }
                 let failure = lock(&shared.fail_next_data).pop_front();
                 if let Some(failure) = failure {
                     reply(&mut w, &failure).await?;
@@ -378,6 +432,16 @@ async fn session(stream: TcpStream, shared: &Shared, connection: usize) -> std::
             }
             _ => reply(&mut w, "502 5.5.2 command not recognized").await?,
         }
+    }
+}
+
+/// Pops the first queued fault if `stage` accepts it.
+fn take_fault(shared: &Shared, stage: impl Fn(&Fault) -> bool) -> Option<Fault> {
+    let mut faults = lock(&shared.faults);
+    if faults.front().is_some_and(stage) {
+        faults.pop_front()
+    } else {
+        None
     }
 }
 
