@@ -1056,6 +1056,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_html_table_sets_the_kind_or_contradicts_it() {
+        let config = |kind: &str| {
+            parse(
+                &format!(
+                    "[sources.sahel]\nurl = \"https://www.example-portal.ml/\"\n{kind}\n  [sources.sahel.html]\n  links = \"div.news a\"\n"
+                ),
+                Path::new("vigie.toml"),
+            )
+        };
+        let implied = config("").unwrap();
+        assert_eq!(implied.sources[0].kind, SourceKind::Html);
+        assert_eq!(implied.sources[0].html.links.as_deref(), Some("div.news a"));
+        assert_eq!(
+            config("kind = \"html\"").unwrap().sources[0].kind,
+            SourceKind::Html
+        );
+        for kind in ["kind = \"feed\"", "kind = \"auto\""] {
+            let errors = config(kind).unwrap_err();
+            assert!(
+                errors
+                    .to_string()
+                    .contains("an html table does not apply to kind"),
+                "{errors}"
+            );
+        }
+    }
+
+    #[test]
     fn the_default_daemon_is_valid_and_quotes_the_defaults() {
         let d = Daemon::default();
         assert_eq!(d.interval, defaults::INTERVAL);
