@@ -90,7 +90,10 @@ pub async fn read(
     plan: Plan,
     now: DateTime<Utc>,
 ) -> Result<PortalRead, PollError> {
-    let links = listing_links(source, page).await?;
+    let mut links = listing_links(source, page).await?;
+    // Two links to one article (a tracking parameter, a fragment) are one.
+    let mut seen = std::collections::HashSet::new();
+    links.retain(|l| seen.insert(link_key(l)));
     let keys: Vec<String> = links.iter().map(link_key).collect();
     let known = store.known_keys(&source.name, &keys).await?;
     let new: Vec<(Url, String)> = links

@@ -369,6 +369,7 @@ async fn links_to_non_public_addresses_are_never_followed() {
         <a href="http://169.254.169.254/latest/meta-data/minusma-retrait-2023">Minusma : les métadonnées du nuage</a>
         <a href="http://intranet.localhost:{port}{page}">Minusma : un nom qui mène en boucle locale</a>
         <a href="{page}">Minusma : la même page, sur le site lui-même</a>
+        <a href="{page}?utm_source=une#haut">Minusma : la même page, avec un traceur</a>
         </div></body></html>"#,
         page = PAGES[0].0
     );
@@ -377,8 +378,8 @@ async fn links_to_non_public_addresses_are_never_followed() {
     let report = p.once("first_run = \"alert\"", source).await;
     let r = ok(&report);
     assert_eq!(r.found, 4);
-    // Only the site's own page was read; the refused ones are remembered
-    // as seen and not tried again.
+    // Only the site's own page was read, once for its two links; the
+    // refused ones are remembered as seen and not tried again.
     assert_eq!(r.alerts.len(), 1);
     assert_eq!(p.server.hits(PAGES[0].0), 1);
     let again = p.once("first_run = \"alert\"", source).await;
