@@ -1,13 +1,15 @@
 //! The commands, built on the pipeline stages: `check`, `once` (poll every
-//! source, deliver, report) and `run` (the daemon loop). `main.rs` only
-//! parses arguments and prints what these return.
+//! source, deliver, report) and `run` (the daemon loop: its SIGHUP reload,
+//! its bounded stop, what it tells systemd and `/healthz`, through
+//! [`crate::service`]). `main.rs` only parses arguments, receives the
+//! signals and prints what these return.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +21,9 @@ use crate::notify::outbox::{DispatchReport, Dispatcher};
 use crate::notify::{Channels, SetupError};
 use crate::poll::{PollError, PollReport, Polled, failed, poll_and_record};
 use crate::schedule::{self, Limits, Timetable};
-use crate::store::{OutboxCounts, SourceState, SqliteStore, Store, StoreError};
+use crate::service::http::{self, Probe};
+use crate::service::{self, Heartbeat, Systemd, telemetry};
+use crate::store::{Health, OutboxCounts, SourceState, SqliteStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -31,6 +35,11 @@ pub enum AppError {
     Setup(#[from] SetupError),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] FetchError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("unknown source \"{name}\"{}", hint.as_ref().map(|h| format!(" (did you mean \"{h}\"?)")).unwrap_or_default())]
     UnknownSource { name: String, hint: Option<String> },
     #[error("unknown notifier \"{name}\"{}", hint.as_ref().map(|h| format!(" (did you mean \"{h}\"?)")).unwrap_or_default())]
@@ -147,16 +156,19 @@ impl Pipeline {
                 }
             }
         });
-        polls.sources.insert(handle.id(), index);
+        polls
+            .sources
+            .insert(handle.id(), self.config.sources[index].name.clone());
     }
 }
 
-/// Polls in flight, each known by its source's index, so that a poll that
-/// panics is still reported against its source (and rescheduled).
+/// Polls in flight, each known by its source's name, so that a poll that
+/// panics is still reported against its source (and rescheduled), and a
+/// poll that outlives a reload finds its source in the new config.
 #[derive(Default)]
 struct Polls {
     set: JoinSet<Polled>,
-    sources: HashMap<tokio::task::Id, usize>,
+    sources: HashMap<tokio::task::Id, String>,
 }
 
 impl Polls {
@@ -168,8 +180,13 @@ impl Polls {
         self.set.is_empty()
     }
 
-    /// The next poll to finish: its source index and outcome.
-    async fn next(&mut self) -> Option<(usize, Polled)> {
+    /// Whether a poll of the source `name` is running.
+    fn polling(&self, name: &str) -> bool {
+        self.sources.values().any(|n| n == name)
+    }
+
+    /// The next poll to finish: its source's name and outcome.
+    async fn next(&mut self) -> Option<(String, Polled)> {
         loop {
             let (id, polled) = match self.set.join_next_with_id().await? {
                 Ok((id, polled)) => (id, polled),
@@ -182,8 +199,8 @@ impl Polls {
                     (e.id(), polled)
                 }
             };
-            if let Some(index) = self.sources.remove(&id) {
-                return Some((index, polled));
+            if let Some(name) = self.sources.remove(&id) {
+                return Some((name, polled));
             }
         }
     }
@@ -224,14 +241,14 @@ pub async fn once(
             let stop = CancellationToken::new();
             let wake = Arc::new(Notify::new());
             let before = pipeline.store.outbox_counts().await?;
-            let loops = Arc::new(Dispatcher::new(
+            let dispatcher = Arc::new(Dispatcher::new(
                 pipeline.store.clone(),
                 channels.clone(),
                 config.daemon.timeout,
                 stop.clone(),
-            ))
-            .spawn_loops(wake.clone());
-            Some((stop, wake, loops, before))
+            ));
+            let loops = dispatcher.spawn_loops(wake.clone());
+            Some((stop, wake, (dispatcher, loops), before))
         }
         None => None,
     };
@@ -242,7 +259,7 @@ pub async fn once(
         }
     }
     let mut results = Vec::new();
-    while let Some((i, polled)) = polls.next().await {
+    while let Some((name, polled)) = polls.next().await {
         if let Some((_, wake, _, _)) = &early
             && polled
                 .result
@@ -251,26 +268,29 @@ pub async fn once(
         {
             wake.notify_waiters();
         }
-        results.push((i, polled.result));
+        let i = config.sources.iter().position(|s| s.name == name);
+        results.push((i, name, polled.result));
     }
-    results.sort_by_key(|(i, _)| *i);
+    results.sort_by_key(|(i, _, _)| *i);
     let mut report = OnceReport {
-        polls: results
-            .into_iter()
-            .map(|(i, r)| (config.sources[i].name.clone(), r))
-            .collect(),
+        polls: results.into_iter().map(|(_, name, r)| (name, r)).collect(),
         deliveries: None,
     };
-    if let (Some(channels), Some((stop, _, mut loops, before))) = (channels, early) {
+    if let (Some(channels), Some((stop, _, (early, mut loops), before))) = (channels, early) {
         // Each loop finishes the delivery in flight, then stops.
         stop.cancel();
         while loops.join_next().await.is_some() {}
-        let dispatcher = Arc::new(Dispatcher::new(
-            pipeline.store.clone(),
-            channels,
-            config.daemon.timeout,
-            CancellationToken::new(),
-        ));
+        // A notifier that already failed in this run (and may have asked
+        // to be left alone with Retry-After) is not tried again at once.
+        let dispatcher = Arc::new(
+            Dispatcher::new(
+                pipeline.store.clone(),
+                channels,
+                config.daemon.timeout,
+                CancellationToken::new(),
+            )
+            .skipping(early.stalled()),
+        );
         let mut deliveries = dispatcher.dispatch(None).await?;
         // Sent or dead through the loops and the last pass (another process
         // sending from the same state meanwhile would be counted too).
@@ -316,72 +336,501 @@ pub async fn status(config: &Config) -> Result<StatusReport, AppError> {
     })
 }
 
-/// How long `run` waits for polls and deliveries in flight at shutdown.
+/// How long `run` waits for polls in flight at shutdown, and then as long
+/// again for deliveries in flight: together well within the unit's
+/// `TimeoutStopSec=60`.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// How often the status line is brought up to date (it reads every
+/// source's state).
+const STATUS_EVERY: Duration = Duration::from_secs(10);
+/// How long the status line waits for the store before it is skipped.
+const STATUS_WAIT: Duration = Duration::from_secs(5);
+
+/// What drives a running daemon besides its sources: the signals, as
+/// `main.rs` receives them, and what to do with each config applied.
+#[derive(Clone, Default)]
+pub struct Control {
+    /// Cancelled on SIGTERM or SIGINT: stop polling, finish what is in
+    /// flight, return.
+    pub shutdown: CancellationToken,
+    /// Notified on SIGHUP: read the config file again and apply it.
+    pub reload: Arc<Notify>,
+    /// Called with every config applied by a reload (`main.rs` sets the new
+    /// log level).
+    pub on_reload: Option<OnReload>,
+}
+
+/// What to do with a config applied by a reload.
+pub type OnReload = Arc<dyn Fn(&Config) + Send + Sync>;
 
 /// `vigie run`: polls each source at its interval and delivers alerts as
-/// they are recorded, until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AppError> {
+/// they are recorded; applies a new config on `control.reload`; stops when
+/// `control.shutdown` is cancelled.
+pub async fn run(config: Config, control: Control) -> Result<(), AppError> {
+    let systemd = Systemd::from_env();
+    let metrics = telemetry::install();
+    telemetry::config_loaded();
     let config = Arc::new(config);
     let pipeline = Pipeline::open(config.clone(), false).await?;
-    let channels = Channels::new(&config)?;
-    let wake_dispatcher = Arc::new(Notify::new());
-    let mut deliveries = Arc::new(Dispatcher::new(
-        pipeline.store.clone(),
-        channels,
-        config.daemon.timeout,
-        shutdown.clone(),
-    ))
-    .spawn_loops(wake_dispatcher.clone());
+    let heartbeat = Heartbeat::new(systemd.heartbeat());
+    heartbeat.beat();
+    let (config_tx, config_rx) = watch::channel(config.clone());
+    let listener_stop = CancellationToken::new();
+    let listener = match config.daemon.listen {
+        Some(addr) => {
+            let bound = http::bind(addr)
+                .await
+                .map_err(|source| AppError::Listen { addr, source })?;
+            let at = bound.local_addr().unwrap_or(addr);
+            tracing::info!(addr = %at, "serving /healthz and /metrics");
+            let probe = Probe {
+                store: pipeline.store.clone(),
+                state_path: config.daemon.state.clone(),
+                heartbeat: heartbeat.clone(),
+                metrics,
+                config: config_rx,
+            };
+            Some(http::serve(bound, probe, listener_stop.clone()))
+        }
+        None => None,
+    };
+    let wake = Arc::new(Notify::new());
+    let delivery = Delivery::start(
+        &pipeline.store,
+        Channels::new(&config)?,
+        &config,
+        &control.shutdown,
+        &wake,
+    );
+    let timetable = resume(&config, pipeline.store.as_ref(), &pipeline.counters).await?;
+    let mut daemon = Daemon {
+        index: index_of(&config),
+        pipeline,
+        control,
+        systemd,
+        heartbeat,
+        config_tx,
+        timetable,
+        polls: Polls::default(),
+        repoll: Default::default(),
+        delivery,
+        wake,
+        status_busy: Arc::default(),
+        status_sent: Arc::default(),
+    };
     tracing::info!(
         sources = config.sources.len(),
         rules = config.rules.len(),
+        notifiers = config.notifiers.len(),
         "vigie started"
     );
-
-    let mut timetable = resume(&config, pipeline.store.as_ref(), &pipeline.counters).await?;
-    let mut polls = Polls::default();
-    let mut signalled = 0;
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = sleep_until(timetable.next()) => {
-                for i in timetable.take_due(Instant::now()) {
-                    pipeline.spawn_poll(&mut polls, i, false);
-                }
-            }
-            Some((i, polled)) = polls.next(), if !polls.is_empty() => {
-                if polled.result.as_ref().is_ok_and(|r| r.recorded.deliveries > 0) {
-                    wake_dispatcher.notify_waiters();
-                }
-                timetable.done(i, Instant::now(), polled.wait);
-            }
-        }
-        // A health signal may have queued an alert too.
-        if pipeline.counters.changes_total() != signalled {
-            signalled = pipeline.counters.changes_total();
-            wake_dispatcher.notify_waiters();
-        }
-    }
-
-    tracing::info!(in_flight = polls.len(), "stopping: no new polls");
-    let drain = async { while polls.next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
-        tracing::warn!(
-            "polls still running at shutdown were abandoned; their articles will be seen again"
-        );
-        polls.abort_all();
-    }
-    // Each notifier finishes the delivery in flight, then stops.
-    let drain = async { while deliveries.join_next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
-        tracing::warn!(
-            "deliveries still in flight at shutdown stay pending and go out at next start"
-        );
-        deliveries.abort_all();
+    daemon.ready().await;
+    daemon.run().await;
+    daemon.stop().await;
+    listener_stop.cancel();
+    if let Some(listener) = listener {
+        let _ = listener.await;
     }
     tracing::info!("vigie stopped");
     Ok(())
+}
+
+/// The running daemon's moving parts.
+struct Daemon {
+    control: Control,
+    systemd: Systemd,
+    heartbeat: Heartbeat,
+    /// The config in force (in `pipeline.config`), for the listener too.
+    config_tx: watch::Sender<Arc<Config>>,
+    pipeline: Pipeline,
+    timetable: Timetable,
+    /// Source name → its index in the config in force and the timetable.
+    index: HashMap<String, usize>,
+    polls: Polls,
+    /// Sources changed by a reload while a poll of theirs (with the old
+    /// settings) was running: polled again as soon as it ends.
+    repoll: std::collections::HashSet<String>,
+    delivery: Delivery,
+    /// Wakes the notifier loops when alerts were recorded.
+    wake: Arc<Notify>,
+    /// A status update is being computed.
+    status_busy: Arc<std::sync::atomic::AtomicBool>,
+    /// The status line systemd has, sent again only when it changes.
+    status_sent: Arc<std::sync::Mutex<String>>,
+}
+
+impl Daemon {
+    /// The scheduler loop, until shutdown. Each turn beats the heartbeat;
+    /// the watchdog is pinged from here, so a loop that hangs gets the
+    /// service restarted.
+    async fn run(&mut self) {
+        let mut beat = tokio::time::interval(self.systemd.heartbeat());
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut status = tokio::time::interval(STATUS_EVERY);
+        status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let shutdown = self.control.shutdown.clone();
+        let reload = self.control.reload.clone();
+        let mut signalled = 0;
+        loop {
+            self.heartbeat.beat();
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = reload.notified() => self.reload().await,
+                _ = beat.tick() => self.systemd.watchdog(),
+                _ = status.tick() => self.refresh_status(),
+                _ = sleep_until(self.timetable.next()) => {
+                    for i in self.timetable.take_due(Instant::now()) {
+                        self.pipeline.spawn_poll(&mut self.polls, i, false);
+                    }
+                }
+                Some((name, polled)) = self.polls.next(), if !self.polls.is_empty() => {
+                    if polled.result.as_ref().is_ok_and(|r| r.recorded.deliveries > 0) {
+                        self.wake.notify_waiters();
+                    }
+                    // A source removed by a reload meanwhile is forgotten.
+                    if let Some(&i) = self.index.get(&name) {
+                        let wait = match self.repoll.remove(&name) {
+                            true => first_poll_in(&self.pipeline.config.sources[i]),
+                            false => polled.wait,
+                        };
+                        self.timetable.done(i, Instant::now(), wait);
+                    }
+                }
+            }
+            // A health signal may have queued an alert too.
+            if self.pipeline.counters.changes_total() != signalled {
+                signalled = self.pipeline.counters.changes_total();
+                self.wake.notify_waiters();
+            }
+        }
+    }
+
+    /// SIGTERM: no new polls; the polls and deliveries in flight finish,
+    /// each side within [`SHUTDOWN_GRACE`]. What is still pending stays in
+    /// the outbox for the next start.
+    async fn stop(mut self) {
+        self.systemd.stopping();
+        self.heartbeat.set_stopping();
+        tracing::info!(in_flight = self.polls.len(), "stopping: no new polls");
+        let (systemd, heartbeat) = (self.systemd.clone(), self.heartbeat.clone());
+        let polls = &mut self.polls;
+        let drain = async { while polls.next().await.is_some() {} };
+        if !alive_while(&systemd, &heartbeat, SHUTDOWN_GRACE, drain).await {
+            tracing::warn!(
+                "polls still running at shutdown were abandoned; their articles will be seen again"
+            );
+            self.polls.abort_all();
+        }
+        // Each notifier finishes the delivery in flight, then stops.
+        let delivery = &mut self.delivery;
+        if !alive_while(&systemd, &heartbeat, SHUTDOWN_GRACE, delivery.drain()).await {
+            tracing::warn!(
+                "deliveries still in flight at shutdown stay pending and go out at next start"
+            );
+            self.delivery.abort();
+        }
+    }
+
+    /// SIGHUP: the config file read, checked and applied as a whole, or not
+    /// at all. State, the outbox and polls in flight are kept either way.
+    async fn reload(&mut self) {
+        self.systemd.reloading();
+        let path = self.pipeline.config.file.clone();
+        tracing::info!(file = %path.display(), "reloading the config");
+        let read = path.clone();
+        // Compiling thousands of rules is CPU work: off the async workers.
+        let loaded = tokio::task::spawn_blocking(move || {
+            let config = config::load(&read)?;
+            let channels = Channels::new(&config)?;
+            let fetcher = Fetcher::for_config(&config)?;
+            Ok::<_, AppError>((config, channels, fetcher))
+        })
+        .await;
+        match loaded {
+            Ok(Ok((config, channels, fetcher))) => self.apply(config, channels, fetcher),
+            Ok(Err(e)) => reload_failed(&path, &e.to_string()),
+            Err(e) => reload_failed(&path, &format!("the reload failed: {e}")),
+        }
+        self.heartbeat.beat();
+        self.ready().await;
+    }
+
+    /// `READY=1`, with the status line.
+    async fn ready(&self) {
+        let status = self.status_now().await;
+        self.systemd.ready(&status);
+        if let Ok(mut sent) = self.status_sent.lock() {
+            *sent = status;
+        }
+    }
+
+    fn apply(&mut self, new: Config, channels: Channels, fetcher: Fetcher) {
+        let old = self.pipeline.config.clone();
+        if new.daemon.state != old.daemon.state {
+            tracing::warn!(
+                running = %old.daemon.state.display(),
+                configured = %new.daemon.state.display(),
+                "daemon.state changed: the running state is kept until vigie restarts"
+            );
+        }
+        if new.daemon.listen != old.daemon.listen {
+            tracing::warn!("daemon.listen changed: it applies when vigie restarts");
+        }
+        if new.daemon.log_format != old.daemon.log_format {
+            tracing::warn!("daemon.log_format changed: it applies when vigie restarts");
+        }
+        let now = Instant::now();
+        let (mut added, mut changed, mut kept) = (0, 0, 0);
+        let before: HashMap<&str, &config::Source> =
+            old.sources.iter().map(|s| (s.name.as_str(), s)).collect();
+        let mut repoll = std::collections::HashSet::new();
+        let slots: Vec<Option<Instant>> = new
+            .sources
+            .iter()
+            .map(|s| {
+                let soon = Some(now + first_poll_in(s));
+                let before = before.get(s.name.as_str()).copied();
+                match before {
+                    Some(before) if before == s => {
+                        kept += 1;
+                        self.index
+                            .get(&s.name)
+                            .and_then(|&i| self.timetable.slot(i))
+                            .unwrap_or(soon)
+                    }
+                    _ => {
+                        if before.is_some() {
+                            changed += 1;
+                        } else {
+                            added += 1;
+                        }
+                        // Reading the new URL or settings soon; a poll
+                        // still running reschedules the source when done.
+                        if self.polls.polling(&s.name) {
+                            repoll.insert(s.name.clone());
+                            None
+                        } else {
+                            soon
+                        }
+                    }
+                }
+            })
+            .collect();
+        let removed = old.sources.len() - kept - changed;
+        if (new.daemon.concurrency, new.daemon.per_host)
+            != (old.daemon.concurrency, old.daemon.per_host)
+        {
+            self.pipeline.limits = Limits::new(
+                new.daemon.concurrency,
+                new.daemon.per_host,
+                defaults::HOST_SPACING,
+            );
+        }
+        let new = Arc::new(new);
+        self.timetable = Timetable::from_slots(slots);
+        self.repoll = repoll;
+        self.index = index_of(&new);
+        self.pipeline.fetcher = fetcher;
+        self.pipeline.config = new.clone();
+        self.delivery.replace(
+            &self.pipeline.store,
+            channels,
+            &new,
+            &self.control.shutdown,
+            &self.wake,
+        );
+        self.config_tx.send_replace(new.clone());
+        if let Some(on_reload) = &self.control.on_reload {
+            on_reload(&new);
+        }
+        metrics::counter!(telemetry::RELOADS).increment(1);
+        telemetry::config_loaded();
+        tracing::info!(
+            sources = new.sources.len(),
+            added,
+            removed,
+            changed,
+            rules = new.rules.len(),
+            notifiers = new.notifiers.len(),
+            "config reloaded"
+        );
+    }
+
+    /// The status line now, from the state; a state that does not answer
+    /// in time gives a shorter line.
+    async fn status_now(&self) -> String {
+        let read = status_line_of(self.pipeline.config.clone(), self.pipeline.store.clone());
+        match tokio::time::timeout(STATUS_WAIT, read).await {
+            Ok(Ok(line)) => line,
+            _ => format!(
+                "watching {} sources (the state does not answer)",
+                self.pipeline.config.sources.len()
+            ),
+        }
+    }
+
+    /// Updates the status line in the background: a slow state must not
+    /// hold up the loop (and its watchdog).
+    fn refresh_status(&self) {
+        use std::sync::atomic::Ordering;
+        if self.status_busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (config, store, systemd, busy, sent) = (
+            self.pipeline.config.clone(),
+            self.pipeline.store.clone(),
+            self.systemd.clone(),
+            self.status_busy.clone(),
+            self.status_sent.clone(),
+        );
+        tokio::spawn(async move {
+            if let Ok(Ok(line)) =
+                tokio::time::timeout(STATUS_WAIT, status_line_of(config, store)).await
+                && let Ok(mut sent) = sent.lock()
+                && *sent != line
+            {
+                systemd.status(&line);
+                *sent = line;
+            }
+            busy.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// A reload refused: the running config stays; the errors are logged with
+/// their `file:line:col`.
+fn reload_failed(path: &Path, errors: &str) {
+    metrics::counter!(telemetry::RELOAD_ERRORS).increment(1);
+    metrics::gauge!(telemetry::LAST_RELOAD_OK).set(0.0);
+    tracing::error!(
+        file = %path.display(),
+        "config reload refused; the running config is kept:\n{errors}"
+    );
+}
+
+/// "watching 120 sources, 3 failing, 2 deliveries pending".
+async fn status_line_of(config: Arc<Config>, store: Arc<dyn Store>) -> Result<String, StoreError> {
+    let outbox = store.outbox_counts().await?;
+    let failing = store
+        .sources()
+        .await?
+        .iter()
+        .filter(|(name, state)| state.health == Health::Failing && config.source(name).is_some())
+        .count();
+    Ok(service::status_line(
+        config.sources.len(),
+        failing,
+        outbox.pending,
+        outbox.dead,
+    ))
+}
+
+/// Runs `work` for at most `grace`, pinging the watchdog meanwhile (a long
+/// stop is not a hung loop). False when the time ran out.
+async fn alive_while(
+    systemd: &Systemd,
+    heartbeat: &Heartbeat,
+    grace: Duration,
+    work: impl std::future::Future<Output = ()>,
+) -> bool {
+    let deadline = tokio::time::sleep(grace);
+    tokio::pin!(work, deadline);
+    let mut beat = tokio::time::interval(systemd.heartbeat());
+    loop {
+        tokio::select! {
+            _ = &mut work => return true,
+            _ = &mut deadline => return false,
+            _ = beat.tick() => {
+                systemd.watchdog();
+                heartbeat.beat();
+            }
+        }
+    }
+}
+
+/// The notifier loops of the config in force, and those of earlier configs
+/// finishing their delivery in flight.
+struct Delivery {
+    /// Stops the current loops (a child of the shutdown token).
+    stop: CancellationToken,
+    loops: JoinSet<()>,
+    /// Loops of replaced configs, each finishing the send it had started.
+    /// The store's claims keep them from sending what the new loops send.
+    retiring: JoinSet<()>,
+}
+
+impl Delivery {
+    fn start(
+        store: &Arc<dyn Store>,
+        channels: Channels,
+        config: &Config,
+        shutdown: &CancellationToken,
+        wake: &Arc<Notify>,
+    ) -> Delivery {
+        let stop = shutdown.child_token();
+        let loops = Arc::new(Dispatcher::new(
+            store.clone(),
+            channels,
+            config.daemon.timeout,
+            stop.clone(),
+        ))
+        .spawn_loops(wake.clone());
+        Delivery {
+            stop,
+            loops,
+            retiring: JoinSet::new(),
+        }
+    }
+
+    /// New notifiers: the old loops stop after their send in flight, new
+    /// ones take the outbox from there. Nothing pending is lost: it is in
+    /// the store.
+    fn replace(
+        &mut self,
+        store: &Arc<dyn Store>,
+        channels: Channels,
+        config: &Config,
+        shutdown: &CancellationToken,
+        wake: &Arc<Notify>,
+    ) {
+        let next = Delivery::start(store, channels, config, shutdown, wake);
+        self.stop.cancel();
+        let mut old = std::mem::replace(&mut self.loops, next.loops);
+        self.stop = next.stop;
+        self.retiring
+            .spawn(async move { while old.join_next().await.is_some() {} });
+        // Retired loops already done are reaped.
+        while self.retiring.try_join_next().is_some() {}
+        wake.notify_waiters();
+    }
+
+    async fn drain(&mut self) {
+        while self.loops.join_next().await.is_some() {}
+        while self.retiring.join_next().await.is_some() {}
+    }
+
+    fn abort(&mut self) {
+        self.loops.abort_all();
+        self.retiring.abort_all();
+    }
+}
+
+fn index_of(config: &Config) -> HashMap<String, usize> {
+    config
+        .sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.clone(), i))
+        .collect()
+}
+
+/// When a new or changed source is first polled: soon, spread by its
+/// stable phase over the first seconds as at start.
+fn first_poll_in(source: &config::Source) -> Duration {
+    source
+        .interval
+        .min(schedule::FIRST_SPREAD)
+        .mul_f64(schedule::phase(&source.name))
 }
 
 /// The timetable of a starting daemon: a failing source keeps the time its
@@ -403,10 +852,7 @@ async fn resume(
     );
     let now = chrono::Utc::now();
     let first = config.sources.iter().map(|s| {
-        let spread = s
-            .interval
-            .min(schedule::FIRST_SPREAD)
-            .mul_f64(schedule::phase(&s.name));
+        let spread = first_poll_in(s);
         let planned = states
             .get(&s.name)
             .filter(|st| st.failures > 0)

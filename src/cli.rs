@@ -80,6 +80,26 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Print the JSON Schema of the config file, for editors (Taplo, Even
+    /// Better TOML): start the config with `#:schema PATH-OR-URL`.
+    Schema,
+    /// Print the completion script of a shell.
+    ///
+    /// bash: `vigie completions bash > /etc/bash_completion.d/vigie`;
+    /// zsh: into a directory of `$fpath` as `_vigie`; fish: into
+    /// `~/.config/fish/completions/vigie.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page vigie(1), or write it and one page per command
+    /// (vigie-run(1), …) into a directory.
+    Man {
+        /// Write vigie.1 and vigie-COMMAND.1 here instead of printing vigie.1.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Per source: health, last success, last error, consecutive failures,
     /// next poll, items seen; the outbox: pending and dead deliveries.
     Status {

@@ -14,9 +14,10 @@ use crate::config::{Config, Notifier, Source, defaults};
 use crate::model::{Alert, Article};
 use crate::store::{Health, NewAlert, NewDelivery, SourceState, Store, StoreError};
 
-/// In-process counters of source health, for logs now and `/metrics` later
-/// (`vigie_source_health_changes_total{to=…}`, `vigie_sources_failing`,
-/// `vigie_sources_stale`).
+/// In-process counters of source health changes, which wake the delivery
+/// loops when a signal was queued; each change is also counted in
+/// `vigie_source_health_changes_total{to=…}` (the health gauges of
+/// `/metrics` are read from the state at scrape time).
 #[derive(Debug, Default)]
 pub struct Counters {
     /// Changes to failing, stale and ok (recoveries), in that order.
@@ -33,6 +34,8 @@ impl Counters {
             Health::Ok => 2,
         };
         self.changes[slot].fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::service::telemetry::HEALTH_CHANGES, "to" => to.as_str())
+            .increment(1);
         if let Some(g) = self.gauge(from) {
             g.fetch_sub(1, Ordering::Relaxed);
         }

@@ -22,7 +22,9 @@
 //! - [`health`]: each source judged ok, failing or stale; one signal per change
 //! - [`admin`]: `alerts`, `retry`, `notify-test`: the outbox for people
 //! - [`output`]: tables and JSON for people and scripts
-//! - [`app`]: the commands (`once`, `run`, `check`) built on the stages above
+//! - [`app`]: the commands (`once`, `run`, `check`) built on the stages above;
+//!   the daemon loop, its reload and stop
+//! - [`service`]: systemd notifications and watchdog, `/healthz`, `/metrics`
 
 pub mod admin;
 pub mod app;
@@ -41,4 +43,5 @@ pub mod portal;
 pub mod preview;
 pub mod rules;
 pub mod schedule;
+pub mod service;
 pub mod store;

@@ -3,11 +3,15 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
-use vigie::app::{self, AppError};
+use std::sync::Arc;
+
+use clap::{CommandFactory as _, Parser as _};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _, Registry, reload};
+use vigie::app::{self, AppError, Control};
 use vigie::cli::{Cli, Command, Format};
+use vigie::config::{Config, Daemon, LogFormat};
 
 fn main() -> ExitCode {
     // Before anything touches TLS: with two crypto providers linked in,
@@ -22,7 +26,20 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::from(e.use_stderr()));
         }
     };
-    init_logging();
+    // `run` logs as its config says: read it first (its errors are printed
+    // as for `check`).
+    let daemon_config = match &cli.command {
+        Command::Run => match vigie::config::load(&cli.config) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                let e = AppError::from(e);
+                eprintln!("{}", render_error(&e));
+                return ExitCode::from(e.exit_code());
+            }
+        },
+        _ => None,
+    };
+    let log_filter = init_logging(daemon_config.as_ref().map(|c| &c.daemon));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -33,7 +50,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(execute(cli)) {
+    match runtime.block_on(execute(cli, daemon_config, log_filter)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{}", render_error(&e));
@@ -50,7 +67,11 @@ fn render_error(e: &AppError) -> String {
     }
 }
 
-async fn execute(cli: Cli) -> Result<ExitCode, AppError> {
+async fn execute(
+    cli: Cli,
+    daemon_config: Option<Config>,
+    log_filter: LogFilter,
+) -> Result<ExitCode, AppError> {
     match cli.command {
         Command::Check => {
             let config = app::check(&cli.config)?;
@@ -225,19 +246,52 @@ async fn execute(cli: Cli) -> Result<ExitCode, AppError> {
             }
         }
         Command::Run => {
-            let config = vigie::config::load(&cli.config)?;
-            let shutdown = CancellationToken::new();
-            tokio::spawn(watch_signals(shutdown.clone()));
-            app::run(config, shutdown).await?;
+            let config = match daemon_config {
+                Some(config) => config,
+                None => vigie::config::load(&cli.config)?,
+            };
+            let control = Control {
+                on_reload: Some(Arc::new(move |config: &Config| {
+                    log_filter.apply(&config.daemon)
+                })),
+                ..Control::default()
+            };
+            tokio::spawn(watch_signals(control.clone()));
+            app::run(config, control).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema => {
+            let schema = vigie::config::raw::schema();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "vigie", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => {
+            let written = match dir {
+                Some(dir) => clap_mangen::generate_to(Cli::command(), &dir)
+                    .map(|()| eprintln!("man pages written to {}", dir.display())),
+                None => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()),
+            };
+            Ok(match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write the man pages: {e}");
+                    ExitCode::from(2)
+                }
+            })
         }
     }
 }
 
 /// SIGTERM and SIGINT stop the daemon cleanly; a second one stops it at
-/// once. SIGHUP (systemd's reload) is caught so it cannot kill the process;
-/// reloading lands later.
-async fn watch_signals(shutdown: CancellationToken) {
+/// once. SIGHUP (`systemctl reload`) reloads the config.
+async fn watch_signals(control: Control) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -247,12 +301,14 @@ async fn watch_signals(shutdown: CancellationToken) {
         tracing::error!("cannot install signal handlers");
         return;
     };
+    let shutdown = control.shutdown;
     loop {
         tokio::select! {
             _ = term.recv() => {}
             _ = int.recv() => {}
             _ = hup.recv() => {
-                tracing::warn!("SIGHUP: config reload is not supported yet; restart vigie to apply changes");
+                // Several SIGHUPs while a reload runs make one more reload.
+                control.reload.notify_one();
                 continue;
             }
         }
@@ -267,19 +323,127 @@ async fn watch_signals(shutdown: CancellationToken) {
     }
 }
 
-/// Logs go to stderr, coloured only on a terminal; the level comes from
-/// `RUST_LOG` (default `info`).
-/// Under systemd (`JOURNAL_STREAM` set) the journal adds its own timestamps.
-fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// The log filter in force, and whether a reload may change it.
+struct LogFilter {
+    handle: reload::Handle<EnvFilter, Registry>,
+    /// `RUST_LOG` was set: it wins over the config, at reloads too.
+    from_env: bool,
+    current: std::sync::Mutex<String>,
+}
+
+impl LogFilter {
+    /// Applies `daemon.log_level` after a reload, unless `RUST_LOG` rules.
+    fn apply(&self, daemon: &Daemon) {
+        let Ok(mut current) = self.current.lock() else {
+            return;
+        };
+        if self.from_env || *current == daemon.log_level {
+            return;
+        }
+        // Said under the old level: the new one may hide it.
+        tracing::info!(from = %current, to = %daemon.log_level, "changing the log level");
+        let applied = EnvFilter::builder()
+            .parse(&daemon.log_level)
+            .map(|filter| self.handle.reload(filter).is_ok());
+        if applied.is_ok_and(|ok| ok) {
+            *current = daemon.log_level.clone();
+        } else {
+            tracing::warn!(level = %daemon.log_level, "cannot apply the new log level");
+        }
+    }
+}
+
+/// Logs go to stderr. The level comes from `RUST_LOG`, else the config's
+/// `log_level` (`vigie run`), else `info`. The format: text, coloured only
+/// on a terminal, and without timestamps or colours of our own when stderr
+/// is the journal; the journal's native protocol (`log_format = "auto"`
+/// under systemd, or `"journald"`); or JSON lines (`"json"`).
+fn init_logging(daemon: Option<&Daemon>) -> LogFilter {
+    let env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let level = env
+        .clone()
+        .or_else(|| daemon.map(|d| d.log_level.clone()))
+        .unwrap_or_else(|| vigie::config::defaults::LOG_LEVEL.to_string());
+    let filter = EnvFilter::builder().parse_lossy(&level);
+    let (filter, handle) = reload::Layer::new(filter);
+    let journal = stderr_is_journal();
+    let format = daemon.map_or(LogFormat::Text, |d| d.log_format);
+    let mut fallback = None;
+    let journald = match format {
+        LogFormat::Journald => true,
+        LogFormat::Auto => journal,
+        LogFormat::Text | LogFormat::Json => false,
+    };
+    let layer = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        _ if journald => match tracing_journald::layer() {
+            // Fields under their own names (`SOURCE=`, `NOTIFIER=`), not
+            // `F_SOURCE=`: none of vigie's collides with the journal's.
+            Ok(layer) => layer
+                .with_syslog_identifier("vigie".into())
+                .with_field_prefix(None)
+                .boxed(),
+            Err(e) => {
+                fallback = Some(e);
+                text_layer(journal)
+            }
+        },
+        _ => text_layer(journal),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
+        .init();
+    if let Some(e) = fallback {
+        tracing::warn!(error = %e, "cannot reach the journal; logging text to stderr");
+    }
+    LogFilter {
+        handle,
+        from_env: env.is_some(),
+        current: std::sync::Mutex::new(level),
+    }
+}
+
+type BoxedLayer = Box<
+    dyn tracing_subscriber::Layer<
+            tracing_subscriber::layer::Layered<reload::Layer<EnvFilter, Registry>, Registry>,
+        > + Send
+        + Sync,
+>;
+
+fn text_layer(journal: bool) -> BoxedLayer {
     use std::io::IsTerminal as _;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().with_ansi(false).init();
+        .with_ansi(!journal && std::io::stderr().is_terminal());
+    if journal {
+        // The journal stamps each line itself.
+        layer.without_time().boxed()
     } else {
-        builder.init();
+        layer.boxed()
+    }
+}
+
+/// Whether stderr is the journal: systemd sets `JOURNAL_STREAM` to the
+/// device and inode of the stream it connected, which a child's redirected
+/// stderr no longer matches (systemd.exec(5)).
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    match std::fs::metadata("/proc/self/fd/2") {
+        Ok(m) => dev.parse() == Ok(m.dev()) && ino.parse() == Ok(m.ino()),
+        Err(_) => false,
     }
 }

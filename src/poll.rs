@@ -20,6 +20,7 @@ use crate::parse::ParseError;
 use crate::portal::Plan;
 use crate::rules::{Document, Scope};
 use crate::schedule::{self, Feedback};
+use crate::service::telemetry;
 use crate::store::{
     NewAlert, NewArticle, NewDelivery, PollOutcome, PollRecord, SourceState, Store, StoreError,
 };
@@ -194,6 +195,7 @@ pub async fn poll(
         }
         Outcome::Fetched(r) => r,
     };
+    metrics::counter!(telemetry::FETCHED_BYTES).increment(response.body.len() as u64);
     let body_hash = body_hash(&response.body);
     if state
         .as_ref()
@@ -585,6 +587,9 @@ pub async fn poll_and_record(
 ) -> Polled {
     let started = std::time::Instant::now();
     let result = poll(&config, store.as_ref(), &fetcher, &source, dry_run).await;
+    if !dry_run {
+        count(&result, started.elapsed());
+    }
     let wait = match &result {
         Ok(r) => {
             tracing::info!(
@@ -624,6 +629,31 @@ pub async fn poll_and_record(
         }
     };
     Polled { result, wait }
+}
+
+/// The poll's metrics.
+fn count(result: &Result<PollReport, PollError>, elapsed: Duration) {
+    metrics::histogram!(telemetry::POLL_DURATION).record(elapsed.as_secs_f64());
+    let outcome = match result {
+        Ok(r) if r.not_modified => {
+            metrics::counter!(telemetry::NOT_MODIFIED).increment(1);
+            "not_modified"
+        }
+        Ok(r) if r.unchanged => "unchanged",
+        Ok(r) => {
+            metrics::counter!(telemetry::NEW_ARTICLES).increment(r.recorded.articles as u64);
+            for alert in &r.alerts {
+                metrics::counter!(telemetry::RULE_MATCHES, "rule" => alert.rule.clone())
+                    .increment(1);
+            }
+            "ok"
+        }
+        Err(e) => {
+            metrics::counter!(telemetry::FETCH_ERRORS, "kind" => e.kind()).increment(1);
+            "error"
+        }
+    };
+    metrics::counter!(telemetry::POLLS, "outcome" => outcome).increment(1);
 }
 
 /// A poll that ended in `error` (already logged): recorded on the source

@@ -133,6 +133,16 @@ impl Timetable {
         )
     }
 
+    /// A timetable from each source's next poll (`None`: being polled).
+    pub fn from_slots(due: Vec<Option<Instant>>) -> Timetable {
+        Timetable { due }
+    }
+
+    /// When source `i` is due: `Some(None)` while it is being polled.
+    pub fn slot(&self, i: usize) -> Option<Option<Instant>> {
+        self.due.get(i).copied()
+    }
+
     /// The next time a source is due, if any is waiting.
     pub fn next(&self) -> Option<Instant> {
         self.due.iter().flatten().min().copied()

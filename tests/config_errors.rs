@@ -601,10 +601,54 @@ url = "http://127.0.0.1:8787/alerts"
         hint: Some(r#"write it like "90s", "10m", "1h" or "7d""#),
     },
     Case {
-        mistake: "listen = ..., not supported yet",
+        mistake: "log_format = an unknown format",
+        config: r#"[daemon]
+log_format = "syslog"
+
+[sources.un-news]
+url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
+
+[rules.minusma]
+keywords = ["Minusma"]
+notify = ["desk"]
+
+[notifiers.desk]
+type = "webhook"
+url = "http://127.0.0.1:8787/alerts"
+"#,
+        at: "2:14",
+        path: "daemon.log_format",
+        message: "unknown log format \"syslog\"",
+        hint: Some(r#"one of "auto", "text", "json", "journald""#),
+    },
+    Case {
+        mistake: "log_level = a misspelled level",
+        config: r#"[daemon]
+log_level = "vigie=verbose"
+
+[sources.un-news]
+url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
+
+[rules.minusma]
+keywords = ["Minusma"]
+notify = ["desk"]
+
+[notifiers.desk]
+type = "webhook"
+url = "http://127.0.0.1:8787/alerts"
+"#,
+        at: "2:13",
+        path: "daemon.log_level",
+        message: "invalid log level",
+        hint: Some(
+            r#"a level ("error", "warn", "info", "debug", "trace") or directives like "warn,vigie=debug""#,
+        ),
+    },
+    Case {
+        mistake: "listen = a port without an address",
         config: r#"[daemon]
 interval = "10m"
-listen = "127.0.0.1:9797"
+listen = "9797"
 
 [sources.un-news]
 url = "https://news.un.org/feed/subscribe/fr/news/region/africa/feed/rss.xml"
@@ -619,8 +663,8 @@ url = "http://127.0.0.1:8787/alerts"
 "#,
         at: "3:10",
         path: "daemon.listen",
-        message: "not supported yet",
-        hint: Some("remove this key"),
+        message: "invalid listen address",
+        hint: Some(r#"an IP address and a port: "127.0.0.1:9797" or "[::1]:9797""#),
     },
     Case {
         mistake: "digest at an impossible time of day",

@@ -177,7 +177,11 @@ from = "vigie@example.org"
                 .iter()
                 .map(|r| r.body["article"]["url"].to_string()),
         );
-        let mailed = smtp.messages().len();
+        let mailed = counts(smtp.messages().iter().map(|m| {
+            let text = m.parsed().text.unwrap_or_default();
+            text.lines().nth(1).unwrap_or_default().to_string()
+        }))
+        .len();
         if hooked.len() >= expected && mailed >= expected {
             break;
         }

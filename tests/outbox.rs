@@ -320,3 +320,23 @@ async fn alerts_held_for_a_digest_go_out_when_the_digest_is_removed() {
     );
     assert_eq!(store.outbox_counts().await.unwrap().held, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_of_mails_shares_one_smtp_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start().await;
+    let config = config(
+        dir.path(),
+        &format!(
+            "[notifiers.hook]\ntype = \"email\"\nto = [\"desk@example.org\"]\nfrom = \"vigie@example.org\"\n  [notifiers.hook.smtp]\n  host = \"127.0.0.1\"\n  port = {}\n  security = \"none\"",
+            smtp.port()
+        ),
+    );
+    let store = Arc::new(SqliteStore::open(&config.daemon.state).await.unwrap());
+    let batch: Vec<(&str, usize)> = (1..=20).map(|n| ("minusma", n)).collect();
+    record(&store, &batch, "hook", None).await;
+    let report = dispatcher(&store, &config).dispatch(None).await.unwrap();
+    assert_eq!(report.sent, 20);
+    assert_eq!(smtp.messages().len(), 20);
+    assert_eq!(smtp.connections(), 1, "one SMTP session for the batch");
+}

@@ -29,6 +29,8 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest duration any key accepts: longer ones are typos, and would
 /// overflow date arithmetic.
 pub const MAX_DURATION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+/// `daemon.log_level`, when `RUST_LOG` is not set either.
+pub const LOG_LEVEL: &str = "info";
 /// SMTP ports by `security`.
 pub const SMTP_PORT_STARTTLS: u16 = 587;
 pub const SMTP_PORT_TLS: u16 = 465;

@@ -9,6 +9,7 @@ pub mod raw;
 mod secret;
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,6 +78,29 @@ pub struct Daemon {
     pub errors_to: Option<String>,
     /// A source with no new article for this long is stale; default: never.
     pub stale_after: Option<Duration>,
+    /// Where `/healthz` and `/metrics` are served; default: nowhere.
+    pub listen: Option<SocketAddr>,
+    /// The log filter (`RUST_LOG` syntax); `RUST_LOG` wins when set;
+    /// default `info`.
+    pub log_level: String,
+    /// How `vigie run` logs; default [`LogFormat::Auto`].
+    pub log_format: LogFormat,
+}
+
+/// How `vigie run` writes its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// The journal's native protocol when stderr is the journal (systemd
+    /// sets `JOURNAL_STREAM`), else text.
+    Auto,
+    /// Human-readable lines on stderr; no colours or timestamps of our own
+    /// under systemd, where the journal adds them.
+    Text,
+    /// One JSON object a line on stderr, for log shippers.
+    Json,
+    /// The journal's native protocol: each field (`SOURCE=`, `NOTIFIER=`)
+    /// searchable with `journalctl`, levels as priorities.
+    Journald,
 }
 
 impl Default for Daemon {
@@ -102,7 +126,7 @@ pub enum FirstRun {
     Latest(usize),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Source {
     pub name: String,
     pub url: Url,
@@ -510,16 +534,54 @@ impl Validator {
                 None => PathBuf::from(defaults::STATE_FILE),
             },
         };
-        for (value, path, what) in [(
-            &raw.listen,
-            "daemon.listen",
-            "the health and metrics listener",
-        )] {
-            if let Some(v) = value {
-                self.errors
-                    .push(ConfigError::not_supported(v.span(), path, what));
+        let listen = raw.listen.as_ref().and_then(|v| {
+            let parsed = v.get_ref().trim().parse::<SocketAddr>();
+            if parsed.is_err() {
+                self.errors.push(
+                    ConfigError::new(Some(v.span()), "daemon.listen", "invalid listen address")
+                        .hint("an IP address and a port: \"127.0.0.1:9797\" or \"[::1]:9797\""),
+                );
             }
-        }
+            parsed.ok()
+        });
+        let log_level = match &raw.log_level {
+            Some(v) => match tracing_subscriber::EnvFilter::builder().parse(v.get_ref()) {
+                Ok(_) => Some(v.get_ref().trim().to_string()),
+                Err(e) => {
+                    self.errors.push(
+                        ConfigError::new(
+                            Some(v.span()),
+                            "daemon.log_level",
+                            format!("invalid log level: {e}"),
+                        )
+                        .hint("a level (\"error\", \"warn\", \"info\", \"debug\", \"trace\") or directives like \"warn,vigie=debug\""),
+                    );
+                    None
+                }
+            },
+            None => Some(defaults::LOG_LEVEL.to_string()),
+        };
+        let log_format = match raw
+            .log_format
+            .as_ref()
+            .map(|v| (v.get_ref().as_str(), v.span()))
+        {
+            None | Some(("auto", _)) => Some(LogFormat::Auto),
+            Some(("text", _)) => Some(LogFormat::Text),
+            Some(("json", _)) => Some(LogFormat::Json),
+            Some(("journald", _)) => Some(LogFormat::Journald),
+            Some((other, span)) => {
+                self.errors.push(
+                    ConfigError::new(
+                        Some(span),
+                        "daemon.log_format",
+                        format!("unknown log format \"{other}\""),
+                    )
+                    .hint("one of \"auto\", \"text\", \"json\", \"journald\""),
+                );
+                None
+            }
+        };
         let interval = match &raw.interval {
             Some(v) => self.interval(v, "daemon.interval"),
             None => Some(defaults::INTERVAL),
@@ -585,6 +647,9 @@ impl Validator {
             // Checked against the notifiers once they are read.
             errors_to: raw.errors_to.as_ref().map(|n| n.get_ref().clone()),
             stale_after: stale_after.flatten(),
+            listen,
+            log_level: log_level?,
+            log_format: log_format?,
         })
     }
 

@@ -1,19 +1,21 @@
 //! Email through SMTP (lettre) or the local `sendmail`: multipart text +
 //! HTML, everything from the feed escaped in HTML and stripped of control
 //! characters in headers, the delivery id as `Message-ID`,
-//! `Auto-Submitted: auto-generated`. The SMTP transport keeps a pool, so a
-//! batch of deliveries reuses one connection.
+//! `Auto-Submitted: auto-generated`. The SMTP side keeps one connection open
+//! between messages, so a batch of deliveries is one SMTP session.
 
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
+use lettre::{AsyncSendmailTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use super::SendError;
 use super::template::Templates;
-use crate::config::{Daemon, Email, EmailTransport, Security};
+use crate::config::{Daemon, Email, EmailTransport, Security, Smtp};
 use crate::model::Payload;
 
 /// Subjects longer than this are cut: mail clients show less anyway, and a
@@ -21,8 +23,86 @@ use crate::model::Payload;
 const MAX_SUBJECT_CHARS: usize = 200;
 
 enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(Box<SmtpSession>),
     Sendmail(AsyncSendmailTransport<Tokio1Executor>),
+}
+
+/// One SMTP connection, kept open between the messages of a batch and
+/// opened again when the server has closed it: a burst of alerts is one
+/// SMTP session, not fifty. (lettre's pool returns a connection from a
+/// spawned task, so a message sent right after another often opened a new
+/// one.)
+struct SmtpSession {
+    config: Smtp,
+    timeout: std::time::Duration,
+    hello: ClientId,
+    credentials: Option<Credentials>,
+    /// Taken out while a message is being sent: a send cut short by the
+    /// deadline drops its connection instead of leaving it half-way.
+    idle: tokio::sync::Mutex<Option<AsyncSmtpConnection>>,
+}
+
+impl SmtpSession {
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let host = &self.config.host;
+        let tls = || TlsParameters::new(host.clone()).map_err(|e| classify(&e));
+        let wrapper = match self.config.security {
+            Security::Tls => Some(tls()?),
+            _ => None,
+        };
+        let mut conn = AsyncSmtpConnection::connect_tokio1(
+            (host.as_str(), self.config.port),
+            Some(self.timeout),
+            &self.hello,
+            wrapper,
+            None,
+        )
+        .await
+        .map_err(|e| classify(&e))?;
+        if self.config.security == Security::StartTls {
+            if !conn.can_starttls() {
+                conn.abort().await;
+                return Err(SendError::temporary(
+                    "SMTP: the server does not offer STARTTLS, which security = \"starttls\" requires",
+                ));
+            }
+            conn.starttls(tls()?, &self.hello)
+                .await
+                .map_err(|e| classify(&e))?;
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(DEFAULT_MECHANISMS, credentials)
+                .await
+                .map_err(|e| classify(&e))?;
+        }
+        Ok(conn)
+    }
+
+    async fn send(&self, message: &Message) -> Result<Response, SendError> {
+        let mut idle = self.idle.lock().await;
+        let mut reused = None;
+        if let Some(mut conn) = idle.take() {
+            if !conn.has_broken() && conn.test_connected().await {
+                reused = Some(conn);
+            } else {
+                conn.abort().await;
+            }
+        }
+        let mut conn = match reused {
+            Some(conn) => conn,
+            None => self.connect().await?,
+        };
+        match conn.send(message.envelope(), &message.formatted()).await {
+            Ok(response) => {
+                *idle = Some(conn);
+                Ok(response)
+            }
+            Err(e) => {
+                conn.abort().await;
+                Err(classify(&e))
+            }
+        }
+    }
 }
 
 pub struct EmailChannel {
@@ -42,32 +122,21 @@ impl EmailChannel {
     ) -> Result<EmailChannel, String> {
         let transport = match &config.transport {
             EmailTransport::Smtp(smtp) => {
-                let builder = match smtp.security {
-                    Security::None => {
-                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-                    }
-                    Security::StartTls => {
-                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
-                            .map_err(|e| e.to_string())?
-                    }
-                    Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
-                        .map_err(|e| e.to_string())?,
-                };
-                // One connection, kept open between the messages of a batch:
-                // a burst of alerts is one SMTP session, not fifty.
-                let mut builder = builder
-                    .port(smtp.port)
-                    .timeout(Some(daemon.timeout))
-                    .pool_config(PoolConfig::new().max_size(1));
-                if let Some(user) = &smtp.username {
+                let credentials = smtp.username.as_ref().map(|user| {
                     let password = smtp
                         .password
                         .as_ref()
                         .map(|p| p.expose_secret().to_string())
                         .unwrap_or_default();
-                    builder = builder.credentials(Credentials::new(user.clone(), password));
-                }
-                Transport::Smtp(builder.build())
+                    Credentials::new(user.clone(), password)
+                });
+                Transport::Smtp(Box::new(SmtpSession {
+                    config: smtp.clone(),
+                    timeout: daemon.timeout,
+                    hello: ClientId::default(),
+                    credentials,
+                    idle: tokio::sync::Mutex::new(None),
+                }))
             }
             EmailTransport::Sendmail(command) => {
                 Transport::Sendmail(AsyncSendmailTransport::<Tokio1Executor>::new_with_command(
@@ -122,14 +191,14 @@ impl EmailChannel {
         // the outbox claim, and another process would send it again.
         let sent = match &self.transport {
             Transport::Smtp(t) => {
-                let sending = tokio::time::timeout(self.deadline, t.send(message));
+                let sending = tokio::time::timeout(self.deadline, t.send(&message));
                 match sending.await {
                     Ok(Ok(response)) => Ok(format!(
                         "SMTP {} {}",
                         response.code(),
                         response.message().collect::<Vec<_>>().join(" ")
                     )),
-                    Ok(Err(e)) => Err(classify(&e)),
+                    Ok(Err(e)) => Err(e),
                     Err(_) => Err(SendError::temporary(format!(
                         "SMTP: no complete answer within {:?}",
                         self.deadline

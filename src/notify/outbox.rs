@@ -5,7 +5,7 @@
 //! in order (an email batch reuses one connection), and the first temporary
 //! failure ends the pass instead of waiting out one timeout per delivery.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,10 +18,13 @@ use tokio_util::sync::CancellationToken;
 use super::{Channel, Channels};
 use crate::model::{Alert, Article};
 use crate::schedule;
+use crate::service::telemetry;
 use crate::store::{NewAlert, NewDelivery, PendingDelivery, Store, StoreError};
 
 /// The most deliveries of one notifier taken in one pass.
 const BATCH: u32 = 1_000;
+/// Deliveries claimed in one write.
+const CLAIM_CHUNK: usize = 16;
 /// The longest a server's `Retry-After` is honoured: beyond it, a typo or a
 /// hostile receiver would park an alert for years.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -59,6 +62,13 @@ pub struct Dispatcher {
     shutdown: CancellationToken,
     /// When each rate-limited notifier sent its last messages.
     windows: HashMap<String, Mutex<VecDeque<Instant>>>,
+    /// Notifiers without a digest whose held alerts (from an earlier
+    /// config) have not been released yet.
+    unreleased: Mutex<HashSet<String>>,
+    /// Notifiers whose last pass ended on a temporary failure.
+    stalled: Mutex<HashSet<String>>,
+    /// Notifiers this dispatcher leaves alone.
+    skip: HashSet<String>,
 }
 
 impl Dispatcher {
@@ -77,13 +87,35 @@ impl Dispatcher {
             .filter(|(name, _)| channels.notifier(name).is_some_and(|n| n.rate.is_some()))
             .map(|(name, _)| (name.to_string(), Mutex::new(VecDeque::new())))
             .collect();
+        let unreleased = channels
+            .iter()
+            .filter(|(name, _)| channels.notifier(name).is_some_and(|n| n.digest.is_none()))
+            .map(|(name, _)| name.to_string())
+            .collect();
         Dispatcher {
             store,
             channels,
             lease: chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::hours(1)),
             shutdown,
+            unreleased: Mutex::new(unreleased),
             windows,
+            stalled: Mutex::new(HashSet::new()),
+            skip: HashSet::new(),
         }
+    }
+
+    /// Leaves these notifiers alone (their deliveries count as retrying).
+    pub fn skipping(mut self, notifiers: HashSet<String>) -> Dispatcher {
+        self.skip = notifiers;
+        self
+    }
+
+    /// The notifiers whose last pass ended on a temporary failure.
+    pub fn stalled(&self) -> HashSet<String> {
+        self.stalled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// One pass over every notifier, in parallel: the deliveries due at
@@ -98,6 +130,9 @@ impl Dispatcher {
         };
         let mut tasks = JoinSet::new();
         for (name, channel) in self.channels.iter() {
+            if self.skip.contains(name) {
+                continue;
+            }
             let (this, name, channel) = (self.clone(), name.to_string(), channel.clone());
             tasks.spawn(async move {
                 // Batch after batch until nothing more goes out: `once`
@@ -173,7 +208,12 @@ impl Dispatcher {
             if let Some(digest) = self.store.close_digest(name, due.unwrap_or(now)).await? {
                 tracing::info!(notifier = %name, delivery = %digest, "digest period ended");
             }
-        } else {
+        } else if self
+            .unreleased
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+        {
             // Alerts held for a digest the config no longer asks for go
             // out one by one.
             let released = self.store.release_held(name).await?;
@@ -184,51 +224,97 @@ impl Dispatcher {
         let pending = self.store.due_deliveries(name, due, BATCH).await?;
         let mut report = DispatchReport::default();
         let total = pending.len();
-        for (done, d) in pending.into_iter().enumerate() {
-            if self.shutdown.is_cancelled() || !self.wait_turn(name).await {
-                report.retrying += total - done;
-                break;
-            }
+        // Claimed a few at a time, in one write each: a burst of alerts costs
+        // one claim per chunk, not per delivery. A rate-limited notifier
+        // claims one at a time, since it may wait long between sends.
+        let chunk = if self.windows.contains_key(name) {
+            1
+        } else {
+            CLAIM_CHUNK
+        };
+        let mut done = 0;
+        for deliveries in pending.chunks(chunk) {
+            let ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).collect();
             let now = Utc::now();
-            if !self
-                .store
-                .claim_delivery(&d.id, now, now + self.lease)
-                .await?
-            {
-                // Sent, or being sent, by another process meanwhile.
-                continue;
-            }
-            match channel.send(&d.id, &d.payload).await {
-                Ok(answer) => {
-                    let alerts = d.payload.alerts();
-                    let rule = alerts.first().map_or("", |a| a.rule.as_str());
-                    let source = alerts.first().map_or("", |a| a.source.as_str());
-                    tracing::info!(notifier = %name, delivery = %d.id, rule, source, alerts = alerts.len(), %answer, "delivered");
-                    self.store.delivery_sent(&d.id, Utc::now()).await?;
-                    report.sent += 1;
-                }
-                Err(e) if e.permanent => {
-                    tracing::error!(notifier = %name, delivery = %d.id, error = %e, "delivery failed permanently; marked dead");
-                    self.store.delivery_dead(&d.id, &e.message).await?;
-                    report.dead += 1;
-                    self.signal_dead(name, &d, &e.message).await?;
-                }
-                Err(e) => {
-                    let wait = e
-                        .retry_after
-                        .unwrap_or_else(|| schedule::delivery_retry(d.attempts + 1, &d.id))
-                        .min(MAX_RETRY_AFTER);
-                    let next = Utc::now()
-                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
-                    tracing::warn!(notifier = %name, delivery = %d.id, error = %e, retry_in = ?wait, "delivery failed; will retry");
-                    self.store.delivery_failed(&d.id, &e.message, next).await?;
-                    // The rest would most likely fail the same way: they wait
-                    // for the next pass rather than each for its own timeout.
+            let mut held = now + self.lease;
+            let mut claimed_at = Instant::now();
+            // Another process may have sent, or be sending, some meanwhile.
+            let mut mine = self.store.claim_deliveries(&ids, now, held).await?;
+            for (i, d) in deliveries.iter().enumerate() {
+                if self.shutdown.is_cancelled() || !self.wait_turn(name).await {
+                    self.store.renew_claims(&ids[i..], held, None).await?;
                     report.retrying += total - done;
-                    return Ok((report, Some(wait)));
+                    return Ok((report, None));
+                }
+                done += 1;
+                if !mine.contains(&d.id) {
+                    continue;
+                }
+                if claimed_at.elapsed() > self.lease.to_std().unwrap_or_default() / 2 {
+                    let until = Utc::now() + self.lease;
+                    mine = self
+                        .store
+                        .renew_claims(&ids[i..], held, Some(until))
+                        .await?;
+                    (held, claimed_at) = (until, Instant::now());
+                    if !mine.contains(&d.id) {
+                        continue;
+                    }
+                }
+                let started = std::time::Instant::now();
+                let sent = channel.send(&d.id, &d.payload).await;
+                metrics::histogram!(telemetry::DELIVERY_DURATION, "notifier" => name.to_string())
+                    .record(started.elapsed().as_secs_f64());
+                let state = match &sent {
+                    Ok(_) => "sent",
+                    Err(e) if e.permanent => "dead",
+                    Err(_) => "retry",
+                };
+                metrics::counter!(telemetry::DELIVERIES, "notifier" => name.to_string(), "state" => state)
+                    .increment(1);
+                match sent {
+                    Ok(answer) => {
+                        let alerts = d.payload.alerts();
+                        let rule = alerts.first().map_or("", |a| a.rule.as_str());
+                        let source = alerts.first().map_or("", |a| a.source.as_str());
+                        tracing::info!(notifier = %name, delivery = %d.id, rule, source, alerts = alerts.len(), %answer, "delivered");
+                        self.store.delivery_sent(&d.id, Utc::now()).await?;
+                        report.sent += 1;
+                    }
+                    Err(e) if e.permanent => {
+                        tracing::error!(notifier = %name, delivery = %d.id, error = %e, "delivery failed permanently; marked dead");
+                        self.store.delivery_dead(&d.id, &e.message).await?;
+                        report.dead += 1;
+                        self.signal_dead(name, d, &e.message).await?;
+                    }
+                    Err(e) => {
+                        let wait = e
+                            .retry_after
+                            .unwrap_or_else(|| schedule::delivery_retry(d.attempts + 1, &d.id))
+                            .min(MAX_RETRY_AFTER);
+                        let next = Utc::now()
+                            + chrono::Duration::from_std(wait)
+                                .unwrap_or(chrono::Duration::hours(1));
+                        tracing::warn!(notifier = %name, delivery = %d.id, error = %e, retry_in = ?wait, "delivery failed; will retry");
+                        self.store.delivery_failed(&d.id, &e.message, next).await?;
+                        // The rest would most likely fail the same way: they
+                        // wait for the next pass rather than each for its
+                        // own timeout.
+                        self.store.renew_claims(&ids[i + 1..], held, None).await?;
+                        self.stalled
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(name.to_string());
+                        report.retrying += total - done + 1;
+                        return Ok((report, Some(wait)));
+                    }
                 }
             }
         }
+        self.stalled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
         Ok((report, None))
     }
 

@@ -266,6 +266,23 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Claims, in one write, those of `ids` that are pending and free,
+    /// until `until`; returns the ones claimed.
+    async fn claim_deliveries(
+        &self,
+        ids: &[String],
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<HashSet<String>, StoreError>;
+    /// Moves claims this sender holds (`held`, the `until` it claimed them
+    /// with) to `until`, or releases them with `None`; returns the ids it
+    /// still held.
+    async fn renew_claims(
+        &self,
+        ids: &[String],
+        held: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<HashSet<String>, StoreError>;
     async fn delivery_sent(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// A temporary failure: tried again at `next_attempt`.
     async fn delivery_failed(

@@ -133,42 +133,71 @@ async fn insert_alert(
     new: &NewAlert,
     at: i64,
 ) -> Result<(usize, usize), StoreError> {
-    let payload = serde_json::to_string(&new.alert)?;
-    let alert_id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO alerts (rule, source, article_key, payload, detected_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT DO NOTHING RETURNING id",
-    )
-    .bind(&new.alert.rule)
-    .bind(source)
-    .bind(&new.alert.article.key)
-    .bind(payload)
-    .bind(ms(new.alert.detected_at))
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(alert_id) = alert_id else {
+    insert_alerts(tx, source, &[new], at).await
+}
+
+/// Alerts and their deliveries, inside a recording transaction, in two
+/// statements whatever their number: returns how many alerts and
+/// deliveries were new. An alert that exists already (same rule, source
+/// and article key) is skipped with its deliveries.
+async fn insert_alerts(
+    tx: &mut sqlx::SqliteConnection,
+    source: &str,
+    alerts: &[&NewAlert],
+    at: i64,
+) -> Result<(usize, usize), StoreError> {
+    if alerts.is_empty() {
         return Ok((0, 0));
-    };
-    let mut deliveries = 0;
-    for d in &new.deliveries {
-        let (state, due) = match d.hold_until {
-            Some(until) => ("held", ms(until)),
-            None => ("pending", at),
-        };
-        deliveries += sqlx::query(
-            "INSERT INTO deliveries (id, alert_id, notifier, state, next_attempt_at, created_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(&d.id)
-        .bind(alert_id)
-        .bind(&d.notifier)
-        .bind(state)
-        .bind(due)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected() as usize;
     }
-    Ok((1, deliveries))
+    let rows = alerts
+        .iter()
+        .map(|new| {
+            Ok(serde_json::json!([
+                new.alert.rule,
+                new.alert.article.key,
+                serde_json::to_string(&new.alert)?,
+                ms(new.alert.detected_at),
+            ]))
+        })
+        .collect::<Result<Vec<_>, serde_json::Error>>()?;
+    let inserted: Vec<(i64, String, String)> = sqlx::query_as(
+        "INSERT INTO alerts (rule, source, article_key, payload, detected_at)
+         SELECT value ->> 0, ?1, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?2) WHERE true
+         ON CONFLICT DO NOTHING RETURNING id, rule, article_key",
+    )
+    .bind(source)
+    .bind(serde_json::to_string(&rows)?)
+    .fetch_all(&mut *tx)
+    .await?;
+    let ids: std::collections::HashMap<(&str, &str), i64> = inserted
+        .iter()
+        .map(|(id, rule, key)| ((rule.as_str(), key.as_str()), *id))
+        .collect();
+    let mut deliveries = Vec::new();
+    for new in alerts {
+        let Some(&alert_id) = ids.get(&(new.alert.rule.as_str(), new.alert.article.key.as_str()))
+        else {
+            continue;
+        };
+        for d in &new.deliveries {
+            let (state, due) = match d.hold_until {
+                Some(until) => ("held", ms(until)),
+                None => ("pending", at),
+            };
+            deliveries.push(serde_json::json!([d.id, alert_id, d.notifier, state, due]));
+        }
+    }
+    let delivered = sqlx::query(
+        "INSERT INTO deliveries (id, alert_id, notifier, state, next_attempt_at, created_at)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, ?1
+         FROM json_each(?2) WHERE true ON CONFLICT DO NOTHING",
+    )
+    .bind(at)
+    .bind(serde_json::to_string(&deliveries)?)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected() as usize;
+    Ok((inserted.len(), delivered))
 }
 
 #[async_trait]
@@ -243,6 +272,7 @@ impl Store for SqliteStore {
         .await?
         .into_iter()
         .collect();
+        let mut alerts = Vec::new();
         for article in &poll.articles {
             // In document order, a key counts as new for the first article
             // that has it, as if each were inserted in turn.
@@ -257,12 +287,11 @@ impl Store for SqliteStore {
                 continue;
             }
             outcome.articles += 1;
-            for new in &article.alerts {
-                let (alerts, deliveries) = insert_alert(&mut tx, &poll.source, new, at).await?;
-                outcome.alerts += alerts;
-                outcome.deliveries += deliveries;
-            }
+            alerts.extend(&article.alerts);
         }
+        let (new_alerts, deliveries) = insert_alerts(&mut tx, &poll.source, &alerts, at).await?;
+        outcome.alerts += new_alerts;
+        outcome.deliveries += deliveries;
         sqlx::query(
             "INSERT INTO sources (name, etag, last_modified, last_success, failures, items_seen,
                  body_hash, hint_secs, last_poll_at, first_success_at, last_new_at, next_poll_at,
@@ -447,6 +476,46 @@ impl Store for SqliteStore {
         .await?
         .rows_affected();
         Ok(claimed == 1)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        ids: &[String],
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<HashSet<String>, StoreError> {
+        let claimed = sqlx::query_scalar(
+            "UPDATE deliveries SET claimed_until = ?
+             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'
+               AND (claimed_until IS NULL OR claimed_until < ?)
+             RETURNING id",
+        )
+        .bind(ms(until))
+        .bind(serde_json::to_string(ids)?)
+        .bind(ms(now))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(claimed.into_iter().collect())
+    }
+
+    async fn renew_claims(
+        &self,
+        ids: &[String],
+        held: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<HashSet<String>, StoreError> {
+        let renewed = sqlx::query_scalar(
+            "UPDATE deliveries SET claimed_until = ?
+             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'
+               AND claimed_until = ?
+             RETURNING id",
+        )
+        .bind(until.map(ms))
+        .bind(serde_json::to_string(ids)?)
+        .bind(ms(held))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(renewed.into_iter().collect())
     }
 
     async fn delivery_sent(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
