@@ -614,12 +614,21 @@ const DATE_WORDS: &[&str] = &[
 ];
 
 fn find_date_line(dom: &Dom, tz: Option<Tz>, now: DateTime<Utc>) -> Option<DateLine> {
+    // The headline is selected too, as a landmark: portals often print
+    // today's date in their header, before the article's own date line.
     let candidates = dom.try_select(
-        "[class*='date'], [class*='Date'], [id*='date'], [class*='time'], [class*='publi'], \
+        "h1, [class*='date'], [class*='Date'], [id*='date'], [class*='time'], [class*='publi'], \
          [class*='meta'], [class*='byline'], [class*='info'], time, p, span, small, em, div",
     )?;
+    let has_title = candidates.nodes().iter().any(|n| n.has_name("h1"));
+    let mut after_title = false;
+    let mut before_title: Option<DateLine> = None;
     let mut looked = 0;
-    for node in candidates.nodes() {
+    for node in candidates.nodes().iter().take(5_000) {
+        if node.has_name("h1") {
+            after_title = true;
+            continue;
+        }
         let text = one_line(&node.text());
         if text.len() < 6 || text.len() > 160 {
             continue;
@@ -631,7 +640,10 @@ fn find_date_line(dom: &Dom, tz: Option<Tz>, now: DateTime<Utc>) -> Option<DateL
             break;
         }
         let lower = text.to_lowercase();
-        let announced = DATE_WORDS.iter().any(|w| lower.contains(w))
+        // "le 19 août" announces a date only in a short line.
+        let announced = DATE_WORDS
+            .iter()
+            .any(|w| lower.contains(w) && (*w != "le " || text.len() <= 60))
             || node
                 .attr("class")
                 .is_some_and(|c| c.to_ascii_lowercase().contains("date"));
@@ -639,14 +651,18 @@ fn find_date_line(dom: &Dom, tz: Option<Tz>, now: DateTime<Utc>) -> Option<DateL
             continue;
         }
         if let Some(date) = parse_date(&text, tz, now) {
-            return Some(DateLine {
+            let line = DateLine {
                 credits: credits(&text),
                 text,
                 date: Some(date),
-            });
+            };
+            if after_title || !has_title {
+                return Some(line);
+            }
+            before_title.get_or_insert(line);
         }
     }
-    None
+    before_title
 }
 
 /// Agencies named as a credit in a short text: `| AFP`, `(AFP)`,
@@ -711,6 +727,31 @@ mod tests {
         assert_eq!(credits("Source : AMAP"), ["AMAP"]);
         assert_eq!(credits("Bamako, le 19 août (Reuters)"), ["Reuters"]);
         assert!(credits("Publié par Moussa Traoré").is_empty());
+    }
+
+    #[test]
+    fn the_article_date_line_wins_over_the_date_of_the_day_in_the_header() {
+        let html = r#"<html><body>
+            <div class="date-du-jour">Samedi 26 août 2023</div>
+            <nav><a href="/">Accueil</a></nav>
+            <h1>À Gao, les commerçants s’inquiètent du départ de la mission</h1>
+            <p class="infos">Publié le lundi 21 aout 2023 à 16h40</p>
+            <p>Au grand marché de Gao, le départ annoncé de la Minusma occupe toutes les conversations.</p>
+            </body></html>"#;
+        let url = Url::parse("https://www.example-portal.ml/societe/gao.html").unwrap();
+        let page = article(html, &url, &Selectors::default(), None, Utc::now()).unwrap();
+        assert_eq!(
+            page.published.map(|d| d.to_rfc3339()).as_deref(),
+            Some("2023-08-21T16:40:00+00:00")
+        );
+        // Without a headline, the first date line is the one.
+        let html =
+            r#"<html><body><p class="date">Publié le 19/08/2023</p><p>Texte.</p></body></html>"#;
+        let page = article(html, &url, &Selectors::default(), None, Utc::now()).unwrap();
+        assert_eq!(
+            page.published.map(|d| d.to_rfc3339()).as_deref(),
+            Some("2023-08-19T00:00:00+00:00")
+        );
     }
 
     #[test]
