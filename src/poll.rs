@@ -399,7 +399,7 @@ async fn read(
         })
         .await
         .map_err(|e| PollError::Internal(e.to_string()))?;
-        for feed in feeds {
+        for feed in feeds.iter().filter(|f| !f.comments) {
             let Ok(feed_url) = Url::parse(&feed.url) else {
                 continue;
             };

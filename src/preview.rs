@@ -145,7 +145,7 @@ pub async fn preview(
             Err(e) => return Err(e.into()),
         }
         out.feeds = announced(&page).await;
-        for feed in &out.feeds {
+        for feed in out.feeds.iter().filter(|f| !f.comments) {
             let Ok(feed_url) = Url::parse(&feed.url) else {
                 continue;
             };

@@ -404,7 +404,7 @@ async fn a_page_announcing_a_feed_is_watched_through_it() {
     assert_eq!(
         p.server.hits("/commentaires.xml"),
         0,
-        "the comment feed comes last"
+        "comment feeds are never watched"
     );
     let state = p
         .store()
@@ -434,6 +434,26 @@ async fn a_page_announcing_a_feed_is_watched_through_it() {
         .unwrap()
         .unwrap();
     assert_eq!(state.via_feed, None);
+}
+
+#[tokio::test]
+async fn a_feed_of_comments_is_never_watched_in_place_of_the_page() {
+    let p = Portal::start().await;
+    let listing = String::from_utf8(fixture("portal/index.html")).unwrap().replace(
+        "<head>",
+        "<head>\n<link rel=\"alternate\" type=\"application/rss+xml\" title=\"Sahel Actu » Flux des commentaires\" href=\"/comments/feed/\">",
+    );
+    p.server.set("/", HTML, listing.into_bytes());
+    p.server.set(
+        "/comments/feed/",
+        "application/rss+xml; charset=utf-8",
+        fixture("un-fr.rss"),
+    );
+    let report = p.once("first_run = \"alert\"", "").await;
+    let r = ok(&report);
+    assert_eq!((r.read_as, r.via_feed.as_deref()), ("html", None));
+    assert_eq!(r.alerts.len(), 4);
+    assert_eq!(p.server.hits("/comments/feed/"), 0);
 }
 
 #[tokio::test]

@@ -16,6 +16,8 @@ pub struct FeedLink {
     pub title: Option<String>,
     /// `rss`, `atom` or `json`.
     pub format: &'static str,
+    /// A feed of comments, not of articles: listed, never watched.
+    pub comments: bool,
 }
 
 /// The feeds `html` announces, RSS and Atom before JSON Feed, comment
@@ -50,23 +52,24 @@ pub fn feeds(html: &str, base: &Url) -> Vec<FeedLink> {
         if found.iter().any(|f| f.url == url) {
             continue;
         }
+        let title = link
+            .attr("title")
+            .map(|t| crate::normalize::one_line(&t))
+            .filter(|t| !t.is_empty());
+        // "Commentaires", "Comments Feed", ".../comments/feed".
+        let comments = title
+            .as_deref()
+            .is_some_and(|t| t.to_lowercase().contains("comment"))
+            || url.to_lowercase().contains("comment");
         found.push(FeedLink {
             url,
-            title: link
-                .attr("title")
-                .map(|t| crate::normalize::one_line(&t))
-                .filter(|t| !t.is_empty()),
+            title,
             format,
+            comments,
         });
     }
     // Comment feeds and JSON last: the articles' feed is what is wanted.
-    found.sort_by_key(|f| {
-        let comments = f.title.as_deref().is_some_and(|t| {
-            let t = t.to_lowercase();
-            t.contains("comment")
-        }) || f.url.contains("comment");
-        (comments, f.format == "json")
-    });
+    found.sort_by_key(|f| (f.comments, f.format == "json"));
     found
 }
 
@@ -346,5 +349,6 @@ mod tests {
         let found = feeds(LISTING, &base);
         assert_eq!(found.len(), 2);
         assert_eq!(found[0].url, "https://www.maliweb.example/feed.xml");
+        assert!(!found[0].comments && found[1].comments);
     }
 }
