@@ -63,6 +63,23 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Fetch a URL and read it as a source would: the articles with their
+    /// extracted fields (title, date, authors, language, body), the feeds
+    /// the page announces, and a ready [sources.NAME] block. Records and
+    /// sends nothing; works without a config file.
+    Preview {
+        /// The feed, listing page or article page.
+        url: String,
+        /// Extract the page itself as one article.
+        #[arg(long)]
+        article: bool,
+        /// Article pages fetched from a listing.
+        #[arg(long, value_name = "N", default_value_t = crate::preview::DEFAULT_LIMIT)]
+        limit: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Print the JSON Schema of the config file, for editors (Taplo, Even
     /// Better TOML): start the config with `#:schema PATH-OR-URL`.
     Schema,

@@ -13,6 +13,9 @@ use crate::model::Article;
 use crate::parse::{self, ParseError};
 use crate::rules::Explanation;
 
+/// Article pages `test-rule --source` reads from an HTML source's listing.
+pub const SOURCE_PAGES: usize = 10;
+
 /// Where `test-rule` reads articles from.
 #[derive(Debug, Clone)]
 pub enum Input {
@@ -69,8 +72,9 @@ pub struct RuleTest {
     /// this says so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// How the document was read: `"feed"`, or `"page"` for an HTML page or
-    /// a text file read as one article.
+    /// How the document was read: `"feed"`; `"html"` for a configured HTML
+    /// source, its listing's first article pages (at most [`SOURCE_PAGES`]);
+    /// or `"page"` for an HTML page or a text file read as one article.
     pub read_as: &'static str,
     pub articles: Vec<TestedArticle>,
 }
@@ -139,40 +143,72 @@ pub async fn test_rule(
         }
     };
 
-    let (bytes, content_type, base) = match &input {
-        Input::File(path) => {
-            let bytes = tokio::fs::read(path)
-                .await
-                .map_err(|error| InspectError::File {
-                    path: path.clone(),
-                    error,
-                })?;
-            (bytes, None, source.url.clone())
+    let (articles, read_as) = match &input {
+        // A configured source is read as its polls read it: a portal's
+        // listing gives its first article pages, a page announcing a feed
+        // gives that feed's articles.
+        Input::Source(_) if source.kind != SourceKind::Feed => {
+            let trusted: Vec<Url> = config.sources.iter().map(|s| s.url.clone()).collect();
+            let preview = crate::preview::preview(
+                &config.daemon,
+                &trusted,
+                Some(&source),
+                source.url.as_str(),
+                false,
+                SOURCE_PAGES,
+            )
+            .await
+            .map_err(|e| match e {
+                crate::preview::PreviewError::Fetch(e) => InspectError::Fetch(e),
+                crate::preview::PreviewError::Parse(e) => InspectError::Parse(e),
+                other => InspectError::Parse(ParseError::Malformed(other.to_string())),
+            })?;
+            let read_as = if preview.read_as == "html" {
+                "html"
+            } else {
+                "feed"
+            };
+            (preview.articles, read_as)
         }
-        Input::Url(_) | Input::Source(_) => {
-            // A URL typed on the command line is the admin's choice, as a
-            // configured one is: both may be on a private address.
-            let trusted = config
-                .sources
-                .iter()
-                .map(|s| &s.url)
-                .chain(std::iter::once(&source.url));
-            let fetcher = Fetcher::new(&config.daemon, Trusted::new(trusted))?;
-            match fetcher.get(&source.url, &Validators::default()).await? {
-                Outcome::Fetched(r) => (r.body, r.content_type, r.url),
-                // Without validators a server has nothing to compare with.
-                Outcome::NotModified { .. } => (Vec::new(), None, source.url.clone()),
-            }
+        _ => {
+            let (bytes, content_type, base) = match &input {
+                Input::File(path) => {
+                    let bytes =
+                        tokio::fs::read(path)
+                            .await
+                            .map_err(|error| InspectError::File {
+                                path: path.clone(),
+                                error,
+                            })?;
+                    (bytes, None, source.url.clone())
+                }
+                Input::Url(_) | Input::Source(_) => {
+                    // A URL typed on the command line is the admin's choice, as a
+                    // configured one is: both may be on a private address.
+                    let trusted = config
+                        .sources
+                        .iter()
+                        .map(|s| &s.url)
+                        .chain(std::iter::once(&source.url));
+                    let fetcher = Fetcher::new(&config.daemon, Trusted::new(trusted))?;
+                    match fetcher.get(&source.url, &Validators::default()).await? {
+                        Outcome::Fetched(r) => (r.body, r.content_type, r.url),
+                        // Without validators a server has nothing to compare with.
+                        Outcome::NotModified { .. } => (Vec::new(), None, source.url.clone()),
+                    }
+                }
+            };
+
+            let src = source.clone();
+            let text_file = matches!(&input, Input::File(p) if !looks_like_markup(p, &bytes));
+            let (articles, read_as) = tokio::task::spawn_blocking(move || {
+                read_articles(&bytes, content_type.as_deref(), &base, &src, text_file)
+            })
+            .await
+            .map_err(|e| ParseError::Malformed(format!("reading the document panicked: {e}")))??;
+            (articles, read_as)
         }
     };
-
-    let src = source.clone();
-    let text_file = matches!(&input, Input::File(p) if !looks_like_markup(p, &bytes));
-    let (articles, read_as) = tokio::task::spawn_blocking(move || {
-        read_articles(&bytes, content_type.as_deref(), &base, &src, text_file)
-    })
-    .await
-    .map_err(|e| ParseError::Malformed(format!("reading the document panicked: {e}")))??;
 
     let spec = &config.matcher.rules()[index];
     let note = (adhoc && !(spec.sources.is_empty() && spec.tags.is_empty())).then(|| {
@@ -231,6 +267,7 @@ fn adhoc_source(url: Url) -> Source {
         tags: Vec::new(),
         language: None,
         timezone: None,
+        html: Default::default(),
     }
 }
 
@@ -273,22 +310,14 @@ fn read_articles(
         Ok(doc) => Ok((crate::normalize::articles(&doc, source, now), "feed")),
         Err(ParseError::Html) => {
             let (html, _) = crate::fetch::charset::decode(bytes, content_type);
-            let page = scraper::Html::parse_document(&html);
-            let select = |css: &str| {
-                let selector = scraper::Selector::parse(css).expect("a valid selector");
-                page.select(&selector)
-                    .next()
-                    .map(|e| crate::normalize::one_line(&e.text().collect::<String>()))
-                    .filter(|t| !t.is_empty())
-            };
-            let title = select("h1").or_else(|| select("title")).unwrap_or_default();
-            let lang = page
-                .root_element()
-                .value()
-                .attr("lang")
-                .map(|l| l.trim().to_lowercase());
-            let body = parse::text::html_to_text(&html);
-            Ok((vec![page_article(title, body, lang, source, base)], "page"))
+            let page =
+                parse::extract::article(&html, base, &source.html.article, source.timezone, now)
+                    .map_err(|e| ParseError::Malformed(e.to_string()))?;
+            let mut article = crate::normalize::page_article(page, base, source, now);
+            if !matches!(base.scheme(), "http" | "https") {
+                article.url = None;
+            }
+            Ok((vec![article], "page"))
         }
         Err(e) => Err(e),
     }

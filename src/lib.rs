@@ -10,12 +10,14 @@
 //! - [`model`]: `Article`, `Alert`, delivery ids: the types every stage shares
 //! - [`schedule`]: when each source is due; limits and spacing of fetches; the one backoff helper
 //! - [`fetch`]: the one HTTP client; conditional GET, limits, charset
-//! - [`parse`]: wire formats (feeds) → wire-independent entries; HTML → text
-//! - [`normalize`]: entries → `Article`; canonical URL; article keys
+//! - [`parse`]: wire formats (feeds, HTML listings, article pages) → wire-independent entries and pages; dates as people write them; HTML → text
+//! - [`portal`]: HTML portals without a feed: new links of a listing → their pages, fetched once and extracted
+//! - [`normalize`]: entries and article pages → `Article`; canonical URL; article keys
 //! - [`rules`]: text folding and the compiled matcher of every rule
 //! - [`store`]: the `Store` trait and its SQLite implementation
 //! - [`notify`]: notifiers (email, webhook, chat services), templates, the outbox dispatcher
 //! - [`inspect`]: `test-rule`, one rule tried on the articles of a URL, a file or a source
+//! - [`preview`]: `preview`, what a source at a URL would produce, and its config block
 //! - [`poll`]: one poll of one source, from fetch to the recording transaction
 //! - [`health`]: each source judged ok, failing or stale; one signal per change
 //! - [`admin`]: `alerts`, `retry`, `notify-test`: the outbox for people
@@ -37,6 +39,8 @@ pub mod notify;
 pub mod output;
 pub mod parse;
 pub mod poll;
+pub mod portal;
+pub mod preview;
 pub mod rules;
 pub mod schedule;
 pub mod service;

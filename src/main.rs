@@ -133,6 +133,48 @@ async fn execute(
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Preview {
+            url,
+            article,
+            limit,
+            format,
+        } => {
+            // The config's settings and sources when there is one; the
+            // defaults otherwise: a preview comes before any config.
+            let config = if cli.config.exists() {
+                Some(vigie::config::load(&cli.config)?)
+            } else {
+                None
+            };
+            let daemon = config
+                .as_ref()
+                .map(|c| c.daemon.clone())
+                .unwrap_or_default();
+            let trusted: Vec<url::Url> = config
+                .iter()
+                .flat_map(|c| c.sources.iter().map(|s| s.url.clone()))
+                .collect();
+            let configured = config.as_ref().and_then(|c| {
+                c.sources
+                    .iter()
+                    .find(|s| s.url.as_str() == url || s.url.as_str() == format!("{url}/"))
+            });
+            let report =
+                match vigie::preview::preview(&daemon, &trusted, configured, &url, article, limit)
+                    .await
+                {
+                    Ok(report) => report,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return Ok(ExitCode::from(e.exit_code()));
+                    }
+                };
+            match format {
+                Format::Json => println!("{:#}", vigie::output::preview_json(&report)),
+                Format::Table => print!("{}", vigie::output::preview_table(&report)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status { format } => {
             let config = vigie::config::load(&cli.config)?;
             let report = app::status(&config).await?;

@@ -146,6 +146,35 @@ fn article(entry: &Entry, doc: &Document, source: &Source, now: DateTime<Utc>) -
     }
 }
 
+/// An extracted article page → [`Article`], keyed by its canonical URL
+/// (`poll` may give it the key of the link that led to it).
+pub fn page_article(
+    page: crate::parse::extract::Page,
+    url: &Url,
+    source: &Source,
+    now: DateTime<Utc>,
+) -> Article {
+    let canonical = canonical_url(url.as_str());
+    let summary = page
+        .summary
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| truncate_chars(&page.body, 400));
+    Article {
+        key: format!("url:{}", canonical.as_deref().unwrap_or(url.as_str())),
+        aliases: Vec::new(),
+        url: canonical,
+        title: page.title.map(|t| one_line(&t)).unwrap_or_default(),
+        summary,
+        body: Some(page.body).filter(|b| !b.is_empty()),
+        published: plausible(page.published, now),
+        updated: plausible(page.updated, now),
+        authors: page.authors,
+        language: page.language.or_else(|| source.language.clone()),
+        tags: source.tags.clone(),
+        source: source.name.clone(),
+    }
+}
+
 /// A date more than a day in the future is garbage (or a time zone bug):
 /// kept as unknown so it cannot hide later articles or dodge `max_age`.
 fn plausible(date: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {

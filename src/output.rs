@@ -20,6 +20,8 @@ pub fn once_json(report: &OnceReport) -> serde_json::Value {
                 "source": name,
                 "status": if r.not_modified { "not_modified" } else if r.unchanged { "unchanged" } else { "ok" },
                 "found": r.found, "new": r.new, "alerts": r.alerts.len(),
+                "read_as": if r.read_as.is_empty() { None } else { Some(r.read_as) },
+                "via_feed": r.via_feed,
             }),
             Err(e) => json!({ "source": name, "status": "error", "error_kind": e.kind(), "error": e.to_string() }),
         })
@@ -52,10 +54,15 @@ pub fn once_table(report: &OnceReport, dry_run: bool) -> String {
             ),
             Ok(r) => writeln!(
                 out,
-                "{name:width$}  {:>6}  {:>5}  {:>6}  ok",
+                "{name:width$}  {:>6}  {:>5}  {:>6}  ok{}",
                 r.found,
                 r.new,
-                r.alerts.len()
+                r.alerts.len(),
+                match (&r.via_feed, r.read_as) {
+                    (Some(feed), _) => format!(", through the feed its page announces: {feed}"),
+                    (None, "html") => ", read as an HTML listing".to_string(),
+                    _ => String::new(),
+                }
             ),
             Err(e) => writeln!(
                 out,
@@ -228,6 +235,105 @@ fn explain_tree(out: &mut String, node: &crate::rules::ExplainNode, indent: usiz
     }
 }
 
+/// `vigie preview --format json`: the whole preview, articles with their
+/// body.
+pub fn preview_json(report: &crate::preview::Preview) -> serde_json::Value {
+    json!(report)
+}
+
+/// `vigie preview`: how the URL reads, each article's fields, then the
+/// config block.
+pub fn preview_table(report: &crate::preview::Preview) -> String {
+    let mut out = String::new();
+    let how = match (report.read_as, &report.via_feed) {
+        (_, Some(feed)) => format!("an HTML page announcing a feed; watched through it: {feed}"),
+        ("feed", None) => "a feed".to_string(),
+        ("article", None) => "an article page".to_string(),
+        _ => format!(
+            "an HTML listing: {} article links, the first {} read",
+            report.links.len(),
+            report.articles.len() + report.failed.len()
+        ),
+    };
+    let _ = writeln!(
+        out,
+        "{}
+  read as {how}",
+        report.url
+    );
+    if !report.feeds.is_empty() {
+        let _ = writeln!(
+            out,
+            "
+Feeds announced:"
+        );
+        for f in &report.feeds {
+            let title = f
+                .title
+                .as_deref()
+                .map(|t| format!(" — {t}"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {} ({}){title}", f.url, f.format);
+        }
+    }
+    for a in &report.articles {
+        let _ = writeln!(
+            out,
+            "
+{}",
+            if a.title.is_empty() {
+                "(no title)"
+            } else {
+                &a.title
+            }
+        );
+        if let Some(url) = &a.url {
+            let _ = writeln!(out, "  url:       {url}");
+        }
+        let published = a
+            .published
+            .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let _ = writeln!(out, "  published: {published}");
+        let authors = if a.authors.is_empty() {
+            "unknown".to_string()
+        } else {
+            a.authors.join(", ")
+        };
+        let _ = writeln!(out, "  authors:   {authors}");
+        let _ = writeln!(
+            out,
+            "  language:  {}",
+            a.language.as_deref().unwrap_or("unknown")
+        );
+        let body = a.body.as_deref().unwrap_or_default();
+        let words = body.split_whitespace().count();
+        let _ = writeln!(
+            out,
+            "  body:      {words} words: {}",
+            crate::normalize::truncate_chars(&crate::normalize::one_line(body), 200)
+        );
+    }
+    for f in &report.failed {
+        let _ = writeln!(
+            out,
+            "
+not read: {}
+  {}",
+            f.url, f.error
+        );
+    }
+    let _ = writeln!(
+        out,
+        "
+To watch it, add to the config:
+
+{}",
+        report.config
+    );
+    out
+}
+
 /// `vigie status --format json`: times in RFC 3339 (UTC), `null` when
 /// unknown; a never-polled source has `"health": "new"`.
 pub fn status_json(report: &StatusReport) -> serde_json::Value {
@@ -238,7 +344,7 @@ pub fn status_json(report: &StatusReport) -> serde_json::Value {
             None => json!({
                 "name": name, "health": "new", "health_since": null, "last_poll": null,
                 "last_success": null, "last_error": null, "failures": 0, "next_poll": null,
-                "items_seen": 0, "last_new": null,
+                "items_seen": 0, "last_new": null, "via_feed": null,
             }),
             Some(s) => json!({
                 "name": name,
@@ -253,6 +359,7 @@ pub fn status_json(report: &StatusReport) -> serde_json::Value {
                 "next_poll": s.next_poll,
                 "items_seen": s.items_seen,
                 "last_new": s.last_new,
+                "via_feed": s.via_feed,
             }),
         })
         .collect();
@@ -300,6 +407,14 @@ pub fn status_table(report: &StatusReport, now: DateTime<Utc>) -> String {
                 )
             }
         };
+    }
+    for (name, state) in &report.sources {
+        if let Some(feed) = state.as_ref().and_then(|s| s.via_feed.as_deref()) {
+            let _ = writeln!(
+                out,
+                "\n{name}: its page announces a feed, watched in its place: {feed}"
+            );
+        }
     }
     let o = report.outbox;
     let _ = writeln!(

@@ -9,12 +9,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{Config, FirstRun, Source};
-use crate::fetch::{FetchError, Fetcher, Outcome};
+use url::Url;
+
+use crate::config::{Config, FirstRun, Source, SourceKind};
+use crate::fetch::{FetchError, Fetcher, Outcome, Response, Validators};
 use crate::health::{self, Counters};
 use crate::model::{Alert, Article, MatchInfo};
 use crate::normalize::is_known;
 use crate::parse::ParseError;
+use crate::portal::Plan;
 use crate::rules::{Document, Scope};
 use crate::schedule::{self, Feedback};
 use crate::service::telemetry;
@@ -30,6 +33,16 @@ pub enum PollError {
     Parse(#[from] ParseError),
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// A configured selector matched nothing (DESIGN.md: layout drift is
+    /// an error, not silence).
+    #[error("{0}")]
+    Layout(crate::parse::extract::NoMatch),
+    /// An HTML page read without `html.links` where no article link was
+    /// found.
+    #[error(
+        "no article link found on the HTML page {0}, and it announces no feed: the site's layout may have changed, or it is not a news listing (set html.links to pick the links)"
+    )]
+    NoLinks(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -41,6 +54,7 @@ impl PollError {
             PollError::Fetch(e) => e.kind(),
             PollError::Parse(e) => e.kind(),
             PollError::Store(_) => "state",
+            PollError::Layout(_) | PollError::NoLinks(_) => "layout",
             PollError::Internal(_) => "internal",
         }
     }
@@ -64,8 +78,14 @@ pub struct PollReport {
     pub unchanged: bool,
     /// The feed's polling hint (`<ttl>`, `Cache-Control: max-age`).
     pub hint: Option<Duration>,
-    /// Articles in the document.
+    /// Articles in the document (links, on an HTML listing).
     pub found: usize,
+    /// The feed read in place of the source's HTML page, which announced
+    /// it (`kind = "auto"`).
+    pub via_feed: Option<String>,
+    /// How the source was read: `"feed"` or `"html"` (empty when nothing
+    /// was read: `304`, unchanged bytes).
+    pub read_as: &'static str,
     /// Articles never recorded before.
     pub new: usize,
     /// Alerts this poll raised (articles with their body, for display).
@@ -130,7 +150,30 @@ pub async fn poll(
             .and_then(|w| now.checked_add_signed(w))
             .unwrap_or(now)
     };
-    let response = match fetcher.get(&source.url, &validators).await? {
+    // An auto source whose page announced a feed is polled through it.
+    let via_feed = match source.kind {
+        SourceKind::Auto => state
+            .as_ref()
+            .and_then(|s| s.via_feed.as_deref())
+            .and_then(|u| Url::parse(u).ok()),
+        _ => None,
+    };
+    let (fetched, via) = match &via_feed {
+        Some(feed) => match fetcher.get(feed, &validators).await {
+            // The feed is gone: back to the page, which may announce
+            // another.
+            Err(e) if !e.is_temporary() => {
+                tracing::info!(source = %source.name, feed = %feed, error = %e, "the announced feed failed; reading the page again");
+                (
+                    fetcher.get(&source.url, &Validators::default()).await?,
+                    None,
+                )
+            }
+            other => (other?, Some(feed.clone())),
+        },
+        None => (fetcher.get(&source.url, &validators).await?, None),
+    };
+    let response = match fetched {
         Outcome::NotModified { max_age } => {
             if !dry_run {
                 store
@@ -147,6 +190,7 @@ pub async fn poll(
                 source: source.name.clone(),
                 not_modified: true,
                 hint: max_age.or(stored_hint),
+                via_feed: via.map(|u| u.to_string()),
                 prior: state,
                 ..PollReport::default()
             });
@@ -177,32 +221,31 @@ pub async fn poll(
             source: source.name.clone(),
             unchanged: true,
             hint,
+            via_feed: via.map(|u| u.to_string()),
             prior: state,
             ..PollReport::default()
         });
     }
-    let max_age = response.max_age;
-
-    // Parsing and HTML-to-text are CPU work on untrusted input: off the
-    // async workers.
-    let src = source.clone();
-    let articles = tokio::task::spawn_blocking(move || {
-        let doc = crate::parse::feed::parse(
-            &response.body,
-            response.content_type.as_deref(),
-            &response.url,
-            src.timezone,
-        )?;
-        Ok::<_, ParseError>((
-            crate::normalize::articles(&doc, &src, now),
-            response.validators,
-            doc.ttl,
-        ))
-    })
-    .await
-    .map_err(|e| PollError::Internal(e.to_string()))??;
-    let (articles, new_validators, ttl) = articles;
-    let hint = max_age.max(ttl);
+    let first_poll = state.as_ref().is_none_or(|s| s.last_success.is_none());
+    let plan = match (first_poll, config.daemon.first_run) {
+        (true, FirstRun::Baseline) => Plan::Baseline,
+        (true, FirstRun::Latest(n)) => Plan::Latest(n),
+        _ => Plan::All,
+    };
+    let read = read(store, fetcher, source, response, via, plan, now).await?;
+    let Read {
+        articles,
+        mut unread,
+        validators: new_validators,
+        hint,
+        complete,
+        found,
+        via_feed,
+        read_as,
+    } = read;
+    // A listing with links left for later is read again next poll, even
+    // if its bytes do not change.
+    let body_hash = complete.then_some(body_hash);
 
     let all_keys: Vec<String> = articles
         .iter()
@@ -233,7 +276,6 @@ pub async fn poll(
         seen_here.extend(a.all_keys().map(str::to_string));
     }
 
-    let first_poll = state.as_ref().is_none_or(|s| s.last_success.is_none());
     let may_alert = alertable(config, &new, first_poll, now);
     let mut alerts = Vec::new();
     let scope = config.matcher.scope(&source.name, &source.tags);
@@ -264,14 +306,18 @@ pub async fn poll(
         }
         records.push(record);
     }
+    let unread_new = unread.iter().filter(|u| !u.known).count();
+    records.append(&mut unread);
 
     let mut report = PollReport {
         source: source.name.clone(),
         not_modified: false,
         unchanged: false,
         hint,
-        found: articles.len(),
-        new: new.len(),
+        found,
+        via_feed: via_feed.clone(),
+        read_as,
+        new: new.len() + unread_new,
         alerts,
         recorded: PollOutcome::default(),
         prior: state,
@@ -283,13 +329,148 @@ pub async fn poll(
                 at: now,
                 validators: new_validators,
                 articles: records,
-                body_hash: Some(body_hash),
+                body_hash,
                 hint,
                 next_poll: Some(next_poll(hint)),
+                via_feed,
             })
             .await?;
     }
     Ok(report)
+}
+
+/// What one fetched document gave, whatever its kind.
+struct Read {
+    /// Articles with their keys (a feed's entries, a portal's new pages).
+    articles: Vec<Article>,
+    /// Keys recorded without an article (a portal's links not fetched).
+    unread: Vec<NewArticle>,
+    validators: crate::fetch::Validators,
+    hint: Option<Duration>,
+    /// False when a portal left new links for the next poll.
+    complete: bool,
+    found: usize,
+    via_feed: Option<String>,
+    read_as: &'static str,
+}
+
+/// Reads `response` as the source's kind says: a feed, an HTML listing,
+/// or (`auto`) a feed, else the feed the page announces, else the page as
+/// a listing.
+async fn read(
+    store: &dyn Store,
+    fetcher: &Fetcher,
+    source: &Source,
+    response: Response,
+    via: Option<Url>,
+    plan: Plan,
+    now: DateTime<Utc>,
+) -> Result<Read, PollError> {
+    if let Some(feed) = via {
+        return match parse_feed(source, &response, now).await? {
+            Ok(read) => Ok(Read {
+                via_feed: Some(feed.to_string()),
+                ..read
+            }),
+            Err(e) => {
+                tracing::info!(source = %source.name, feed = %feed, error = %e, "the announced feed is no longer a feed; reading the page again");
+                match fetcher.get(&source.url, &Validators::default()).await? {
+                    Outcome::Fetched(page) => {
+                        Box::pin(read(store, fetcher, source, page, None, plan, now)).await
+                    }
+                    Outcome::NotModified { .. } => Err(e.into()),
+                }
+            }
+        };
+    }
+    if source.kind != SourceKind::Html {
+        match parse_feed(source, &response, now).await? {
+            Ok(read) => return Ok(read),
+            Err(ParseError::Html) if source.kind == SourceKind::Auto => {}
+            Err(e) => return Err(e.into()),
+        }
+        // An HTML page: through the feed it announces, if one answers.
+        let (body, content_type, url) = (
+            response.body.clone(),
+            response.content_type.clone(),
+            response.url.clone(),
+        );
+        let feeds = tokio::task::spawn_blocking(move || {
+            let (html, _) = crate::fetch::charset::decode(&body, content_type.as_deref());
+            crate::parse::html::feeds(&html, &url)
+        })
+        .await
+        .map_err(|e| PollError::Internal(e.to_string()))?;
+        for feed in feeds.iter().filter(|f| !f.comments) {
+            let Ok(feed_url) = Url::parse(&feed.url) else {
+                continue;
+            };
+            let answer = match fetcher.get_link(&feed_url).await {
+                Ok(Outcome::Fetched(r)) => r,
+                Ok(Outcome::NotModified { .. }) => continue,
+                Err(e) => {
+                    tracing::info!(source = %source.name, feed = %feed_url, error = %e, "an announced feed failed");
+                    continue;
+                }
+            };
+            match parse_feed(source, &answer, now).await? {
+                Ok(read) => {
+                    tracing::info!(source = %source.name, feed = %feed_url, "the page announces a feed: watched through it");
+                    return Ok(Read {
+                        via_feed: Some(feed_url.to_string()),
+                        ..read
+                    });
+                }
+                Err(e) => {
+                    tracing::info!(source = %source.name, feed = %feed_url, error = %e, "an announced feed is not a feed");
+                }
+            }
+        }
+    }
+    let portal = crate::portal::read(store, fetcher, source, &response, plan, now).await?;
+    Ok(Read {
+        articles: portal.articles,
+        unread: portal.unread,
+        validators: response.validators,
+        hint: response.max_age,
+        complete: portal.complete,
+        found: portal.found,
+        via_feed: None,
+        read_as: "html",
+    })
+}
+
+/// `response` read as a feed, off the async workers (parsing and
+/// HTML-to-text are CPU work on untrusted input). The outer error is
+/// internal; the inner one says why it is not a feed.
+async fn parse_feed(
+    source: &Source,
+    response: &Response,
+    now: DateTime<Utc>,
+) -> Result<Result<Read, ParseError>, PollError> {
+    let src = source.clone();
+    let (body, content_type, url) = (
+        response.body.clone(),
+        response.content_type.clone(),
+        response.url.clone(),
+    );
+    let (validators, max_age) = (response.validators.clone(), response.max_age);
+    tokio::task::spawn_blocking(move || {
+        let doc = crate::parse::feed::parse(&body, content_type.as_deref(), &url, src.timezone)?;
+        let articles = crate::normalize::articles(&doc, &src, now);
+        Ok(Read {
+            found: articles.len(),
+            articles,
+            unread: Vec::new(),
+            validators,
+            hint: max_age.max(doc.ttl),
+            complete: true,
+            via_feed: None,
+            read_as: "feed",
+        })
+    })
+    .await
+    .map_err(|e| PollError::Internal(e.to_string()))
 }
 
 /// Which new articles may alert: none on a baselined first poll, the N

@@ -293,10 +293,12 @@ url = "http://127.0.0.1:8787/alerts"
         hint: Some(r#"did you mean "Africa/Bamako"?"#),
     },
     Case {
-        mistake: "kind = \"html\", not supported yet",
+        mistake: "an invalid CSS selector for an HTML portal",
         config: r#"[sources.abamako]
 url = "https://www.abamako.com/"
 kind = "html"
+  [sources.abamako.html]
+  links = "div.news a["
 
 [rules.minusma]
 keywords = ["Minusma", "Casques bleus"]
@@ -306,10 +308,10 @@ notify = ["desk"]
 type = "webhook"
 url = "http://127.0.0.1:8787/alerts"
 "#,
-        at: "3:8",
-        path: "sources.abamako.kind",
-        message: "not supported yet",
-        hint: Some("remove this key"),
+        at: "5:11",
+        path: "sources.abamako.html.links",
+        message: "invalid CSS selector \"div.news a[\"",
+        hint: Some("a CSS selector such as"),
     },
     Case {
         mistake: "a rule naming a misspelled notifier",

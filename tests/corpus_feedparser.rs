@@ -290,6 +290,7 @@ fn source(url: &Url) -> Source {
         tags: Vec::new(),
         language: None,
         timezone: None,
+        html: Default::default(),
     }
 }
 

@@ -773,7 +773,7 @@ async fn a_broken_source_does_not_stop_the_others() {
     let out = w.once().await;
     assert_eq!(out.status.code(), Some(2), "{}", explain(&out));
     let table = stdout(&out);
-    assert!(table.contains("error (html)"), "{table}");
+    assert!(table.contains("error (layout)"), "{table}");
     assert!(table.contains("HTTP status 404"), "{table}");
     assert_eq!(
         w.hook.delivered().len(),

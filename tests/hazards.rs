@@ -258,9 +258,10 @@ async fn an_empty_200_is_an_error() {
 }
 
 #[tokio::test]
-async fn an_html_page_where_a_feed_was_expected_is_an_error() {
+async fn an_html_page_with_no_feed_and_no_article_link_is_an_error() {
+    // kind = "auto": not a feed, announces none, links to no article.
     let c = cycle("/html").await;
-    assert_failed(&c, "html", "HTML page");
+    assert_failed(&c, "layout", "no article link");
 }
 
 #[tokio::test]

@@ -107,6 +107,7 @@ async fn record(
             body_hash: None,
             hint: None,
             next_poll: None,
+            via_feed: None,
         })
         .await
         .unwrap();

@@ -295,7 +295,7 @@ async fn status_shows_each_source_and_the_outbox() {
     let text = w.config(
         "first_run = \"alert\"",
         &format!(
-            "[sources.un-news]\nurl = \"{}\"\n\n[sources.rfi]\nurl = \"{}\"\n\n[sources.later]\nurl = \"{}\"",
+            "[sources.un-news]\nurl = \"{}\"\n\n[sources.rfi]\nurl = \"{}\"\nkind = \"feed\"\n\n[sources.later]\nurl = \"{}\"",
             server.url("/ok.xml"),
             server.url("/html"),
             server.url("/never.xml"),

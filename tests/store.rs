@@ -65,6 +65,7 @@ fn poll_with(keys: &[&str]) -> PollRecord {
         body_hash: None,
         hint: None,
         next_poll: None,
+        via_feed: None,
     }
 }
 

@@ -103,6 +103,17 @@ pub enum LogFormat {
     Journald,
 }
 
+impl Default for Daemon {
+    /// Every `[daemon]` key at its default: for commands that work without
+    /// a config file (`preview`).
+    fn default() -> Daemon {
+        Validator::default()
+            .daemon(RawDaemon::default())
+            // Defaults never fail their own checks (a unit test proves it).
+            .expect("the defaults are valid")
+    }
+}
+
 /// What the first successful poll of a source alerts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FirstRun {
@@ -126,13 +137,29 @@ pub struct Source {
     pub language: Option<String>,
     /// How to read dates written without an offset; `None` is UTC.
     pub timezone: Option<Tz>,
+    /// `[sources.NAME.html]`: CSS selectors for an HTML portal; each
+    /// absent one means "find it automatically".
+    pub html: HtmlSelectors,
+}
+
+/// The selectors of `[sources.NAME.html]`, each checked at load.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HtmlSelectors {
+    /// Article links on the listing page; default: found automatically.
+    pub links: Option<String>,
+    /// Title, date, body and author on article pages; default: automatic.
+    pub article: crate::parse::extract::Selectors,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceKind {
-    /// Detect from the content (only feeds are read so far).
+    /// Detect from the content (the default): a feed is read as a feed; an
+    /// HTML page that announces a feed is watched through it; any other
+    /// page is watched as an HTML listing.
     Auto,
     Feed,
+    /// An HTML listing page whose article pages are fetched and extracted.
+    Html,
 }
 
 #[derive(Debug, Clone)]
@@ -676,17 +703,10 @@ impl Validator {
             self.err(name_span, path, "a source name cannot be empty");
         }
         let url = self.http_url(&raw.url, &format!("{path}.url"));
-        let kind = match raw.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
+        let mut kind = match raw.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
             None | Some(("auto", _)) => SourceKind::Auto,
             Some(("feed", _)) => SourceKind::Feed,
-            Some(("html", span)) => {
-                self.errors.push(ConfigError::not_supported(
-                    span,
-                    format!("{path}.kind"),
-                    "kind = \"html\"",
-                ));
-                SourceKind::Auto
-            }
+            Some(("html", _)) => SourceKind::Html,
             Some((other, span)) => {
                 self.errors.push(
                     ConfigError::new(
@@ -699,12 +719,53 @@ impl Validator {
                 SourceKind::Auto
             }
         };
-        if let Some(html) = &raw.html {
-            self.errors.push(ConfigError::not_supported(
-                html.span(),
-                format!("{path}.html"),
-                "HTML extraction (the html table)",
-            ));
+        let mut html = HtmlSelectors::default();
+        if let Some(table) = &raw.html {
+            match (kind, raw.kind.as_ref()) {
+                // Without a kind, the table says what the source is.
+                (_, None) => kind = SourceKind::Html,
+                (SourceKind::Html, _) => {}
+                (_, Some(k)) => self.errors.push(
+                    ConfigError::new(
+                        Some(table.span()),
+                        format!("{path}.html"),
+                        format!(
+                            "an html table does not apply to kind = \"{}\"",
+                            k.get_ref()
+                        ),
+                    )
+                    .hint("set kind = \"html\" to watch the page with these selectors, or remove the table"),
+                ),
+            }
+            let table = table.get_ref();
+            let mut selector = |key: &str, value: &Option<S<String>>| -> Option<String> {
+                let value = value.as_ref()?;
+                let css = value.get_ref().trim();
+                let problem = if css.is_empty() {
+                    Some("it is empty".to_string())
+                } else {
+                    crate::parse::extract::valid_selector(css).err()
+                };
+                match problem {
+                    None => Some(css.to_string()),
+                    Some(problem) => {
+                        self.errors.push(
+                            ConfigError::new(
+                                Some(value.span()),
+                                format!("{path}.html.{key}"),
+                                format!("invalid CSS selector \"{css}\": {problem}"),
+                            )
+                            .hint("a CSS selector such as \"div.news a\" or \"h1.title\""),
+                        );
+                        None
+                    }
+                }
+            };
+            html.links = selector("links", &table.links);
+            html.article.title = selector("title", &table.title);
+            html.article.date = selector("date", &table.date);
+            html.article.body = selector("body", &table.body);
+            html.article.author = selector("author", &table.author);
         }
         let interval = match &raw.interval {
             Some(v) => self.interval(v, &format!("{path}.interval")),
@@ -766,6 +827,7 @@ impl Validator {
             tags,
             language,
             timezone,
+            html,
         })
     }
 
@@ -1057,6 +1119,42 @@ pub fn parse_size(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_html_table_sets_the_kind_or_contradicts_it() {
+        let config = |kind: &str| {
+            parse(
+                &format!(
+                    "[sources.sahel]\nurl = \"https://www.example-portal.ml/\"\n{kind}\n  [sources.sahel.html]\n  links = \"div.news a\"\n"
+                ),
+                Path::new("vigie.toml"),
+            )
+        };
+        let implied = config("").unwrap();
+        assert_eq!(implied.sources[0].kind, SourceKind::Html);
+        assert_eq!(implied.sources[0].html.links.as_deref(), Some("div.news a"));
+        assert_eq!(
+            config("kind = \"html\"").unwrap().sources[0].kind,
+            SourceKind::Html
+        );
+        for kind in ["kind = \"feed\"", "kind = \"auto\""] {
+            let errors = config(kind).unwrap_err();
+            assert!(
+                errors
+                    .to_string()
+                    .contains("an html table does not apply to kind"),
+                "{errors}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_daemon_is_valid_and_quotes_the_defaults() {
+        let d = Daemon::default();
+        assert_eq!(d.interval, defaults::INTERVAL);
+        assert_eq!(d.timeout, defaults::TIMEOUT);
+        assert_eq!(d.first_run, FirstRun::Baseline);
+    }
 
     #[test]
     fn template_offsets_map_through_escapes() {

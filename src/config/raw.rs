@@ -128,7 +128,8 @@ pub struct RawSource {
     /// The feed or page to poll (http or https).
     #[schemars(url)]
     pub url: S<String>,
-    /// "auto" (the default: read it as a feed), "feed" or "html".
+    /// "auto" (the default: a feed, else the feed an HTML page announces,
+    /// else the page as an HTML listing), "feed" or "html".
     #[schemars(extend("enum" = ["auto", "feed", "html"]))]
     pub kind: Option<S<String>>,
     /// This source's poll interval. Default: `daemon.interval`.
@@ -140,23 +141,26 @@ pub struct RawSource {
     /// How to read dates the site writes without an offset, as an IANA
     /// name ("Africa/Bamako"). Default: UTC.
     pub timezone: Option<S<String>>,
-    /// CSS selectors for an HTML portal without a feed.
+    /// CSS selectors for an HTML portal without a feed; the table implies
+    /// `kind = "html"`.
     pub html: Option<S<RawHtml>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHtml {
-    /// CSS selector of the article links on the listing page.
-    pub links: Option<String>,
+    /// CSS selector of the article links on the listing page. Default:
+    /// found automatically (same-site headline links outside navigation).
+    pub links: Option<S<String>>,
     /// CSS selector of the title on an article page. Default: automatic.
-    pub title: Option<String>,
-    /// CSS selector of the date on an article page. Default: automatic.
-    pub date: Option<String>,
+    pub title: Option<S<String>>,
+    /// CSS selector of the date on an article page (its `datetime` or
+    /// `content` attribute, else its text). Default: automatic.
+    pub date: Option<S<String>>,
     /// CSS selector of the body on an article page. Default: automatic.
-    pub body: Option<String>,
+    pub body: Option<S<String>>,
     /// CSS selector of the author on an article page. Default: automatic.
-    pub author: Option<String>,
+    pub author: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

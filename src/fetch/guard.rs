@@ -18,7 +18,9 @@ use url::{Host, Url};
 /// and recovered by [`super::Fetcher`] to build the typed error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("redirect to a {what} address ({host}) refused")]
+    /// A redirect hop, or a host only a page led to, on a non-public
+    /// address (the resolver cannot tell which of the two it serves).
+    #[error("{what} address ({host}) refused: only the hosts the config names may be non-public")]
     Private { host: String, what: &'static str },
     #[error("redirect to a \"{0}:\" URL refused")]
     Scheme(String),
@@ -106,6 +108,28 @@ pub fn is_local(url: &Url) -> bool {
         Some(Host::Ipv6(ip)) => ip.is_loopback(),
         Some(Host::Domain(name)) => is_localhost(name),
         None => false,
+    }
+}
+
+/// Whether a link a page led to may be fetched: http(s) only, and no IP
+/// literal on a non-public address unless the config names that host.
+/// Names are checked when they are resolved ([`GuardedResolver`]).
+pub fn check_link(url: &Url, trusted: &Trusted) -> Result<(), Refusal> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Refusal::Scheme(url.scheme().to_string()));
+    }
+    let ip = match url.host() {
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip),
+        _ => return Ok(()),
+    };
+    let host = url.host_str().unwrap_or_default();
+    match non_public(ip) {
+        Some(what) if !trusted.contains(host) => Err(Refusal::Private {
+            host: host.to_string(),
+            what,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -203,6 +227,24 @@ mod tests {
         ];
         for (ip, expected) in cases {
             assert_eq!(non_public(ip.parse().unwrap()), expected, "{ip}");
+        }
+    }
+
+    #[test]
+    fn links_to_non_public_ip_literals_are_refused_unless_named() {
+        let listing = Url::parse("http://127.0.0.1:8080/").unwrap();
+        let trusted = Trusted::new([&listing]);
+        let ok = |u: &str| check_link(&Url::parse(u).unwrap(), &trusted);
+        assert!(ok("http://127.0.0.1:8080/article/1").is_ok());
+        assert!(ok("https://www.abamako.com/news/1").is_ok());
+        assert!(ok("http://93.184.216.34/a").is_ok());
+        for refused in [
+            "http://127.0.0.2/a",
+            "http://10.0.0.1/a",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::1]/a",
+        ] {
+            assert!(ok(refused).is_err(), "{refused}");
         }
     }
 

@@ -96,6 +96,25 @@ impl FetchError {
         }
     }
 
+    /// Whether trying again later may succeed: timeouts, lost
+    /// connections, `408`, `429` and `5xx`. A refusal, a `4xx` or a body
+    /// too large will fail the same way again.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            FetchError::Timeout(_)
+            | FetchError::Connect(_)
+            | FetchError::Truncated(_)
+            | FetchError::Body(_)
+            | FetchError::Other(_) => true,
+            // The same judgement as for a webhook's answer.
+            FetchError::Status { status, .. } => !crate::notify::classify(*status, None).permanent,
+            FetchError::TooManyRedirects(_)
+            | FetchError::RedirectLoop
+            | FetchError::Refused(_)
+            | FetchError::TooLarge(_) => false,
+        }
+    }
+
     /// How long the server asked us to wait, when it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -111,6 +130,8 @@ pub struct Fetcher {
     client: reqwest::Client,
     timeout: Duration,
     max_body: u64,
+    /// The hosts the config names, for the links pages lead to.
+    trusted: Trusted,
 }
 
 impl Fetcher {
@@ -133,14 +154,25 @@ impl Fetcher {
                 defaults::MAX_REDIRECTS,
                 trusted.clone(),
             ))
-            .dns_resolver(guard::GuardedResolver { trusted })
+            .dns_resolver(guard::GuardedResolver {
+                trusted: trusted.clone(),
+            })
             .build()
             .map_err(|e| FetchError::Other(e.without_url().to_string()))?;
         Ok(Fetcher {
             client,
             timeout: daemon.timeout,
             max_body: daemon.max_body,
+            trusted,
         })
+    }
+
+    /// A GET of a link a page led to (an article page, an announced
+    /// feed): refused before any connection when it names a non-public
+    /// IP the config does not; names are checked as they resolve.
+    pub async fn get_link(&self, url: &Url) -> Result<Outcome, FetchError> {
+        guard::check_link(url, &self.trusted).map_err(FetchError::Refused)?;
+        self.get(url, &Validators::default()).await
     }
 
     /// One conditional GET, bounded by `timeout` from the first byte sent to

@@ -1,7 +1,12 @@
-//! Wire formats → [`Entry`], a plain description of one item that no longer
-//! depends on the parsing crate. Feeds only so far ([`feed`]).
+//! Wire formats → plain descriptions that no longer depend on the parsing
+//! crates: a feed's [`Entry`]s ([`feed`]), a listing's links and announced
+//! feeds ([`html`]), an article page's [`extract::Page`] ([`extract`]);
+//! dates as people write them ([`date`]); HTML → text ([`text`]).
 
+pub mod date;
+pub mod extract;
 pub mod feed;
+pub mod html;
 pub mod text;
 
 use chrono::{DateTime, Utc};
@@ -38,7 +43,9 @@ pub struct Document {
 pub enum ParseError {
     #[error("the document is empty")]
     Empty,
-    #[error("not a feed: the server sent an HTML page (HTML sources are not supported yet)")]
+    #[error(
+        "not a feed: the server sent an HTML page (kind = \"auto\" or \"html\" watches a page)"
+    )]
     Html,
     #[error("not a feed: {0}")]
     NotAFeed(String),

@@ -49,6 +49,112 @@ pub fn html_to_text(html: &str) -> String {
     collapse(&out)
 }
 
+/// Elements nested deeper than this are unwrapped by [`cap_nesting`]: real
+/// pages stay far below it.
+pub const MAX_DEPTH: usize = 256;
+
+/// `html` with every element nested deeper than `max_depth` unwrapped (its
+/// tags dropped, its content kept), in one linear pass, so that a hostile
+/// page of tens of thousands of nested tags can neither overflow a
+/// recursive walk in the DOM crates nor make their tree algorithms
+/// quadratic. A page within the limit is returned as it is.
+pub fn cap_nesting(html: &str, max_depth: usize) -> std::borrow::Cow<'_, str> {
+    // Cheap bound first: a page with fewer tags cannot be that deep.
+    if html.matches('<').count() <= max_depth {
+        return html.into();
+    }
+    let mut out = String::new();
+    let mut copied = 0;
+    // (lowercase name, kept) of the open elements.
+    let mut stack: Vec<(String, bool)> = Vec::new();
+    let mut changed = false;
+    let mut i = 0;
+    while let Some(offset) = html[i..].find('<') {
+        let start = i + offset;
+        let Some(len) = html[start..].find('>') else {
+            break;
+        };
+        let end = start + len + 1;
+        let tag = &html[start + 1..end - 1];
+        i = end;
+        if tag.starts_with('!') || tag.starts_with('?') {
+            if tag.starts_with("!--")
+                && !tag.ends_with("--")
+                && let Some(close) = html[start..].find("-->")
+            {
+                i = start + close + 3;
+            }
+            continue;
+        }
+        let closing = tag.starts_with('/');
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if name.is_empty() {
+            continue;
+        }
+        if closing {
+            let Some(at) = stack.iter().rposition(|(n, _)| *n == name) else {
+                continue;
+            };
+            let dropped = !stack[at].1;
+            stack.truncate(at);
+            if dropped {
+                out.push_str(&html[copied..start]);
+                copied = end;
+                changed = true;
+            }
+            continue;
+        }
+        if is_void(&name) || tag.ends_with('/') {
+            continue;
+        }
+        if matches!(name.as_str(), "script" | "style" | "textarea" | "title") {
+            // Raw text: no tags inside, skip to the end tag.
+            let closing_tag = format!("</{name}");
+            if let Some(close) = html[end..].to_ascii_lowercase().find(&closing_tag) {
+                i = end + close;
+            }
+            continue;
+        }
+        let kept = stack.len() < max_depth;
+        stack.push((name, kept));
+        if !kept {
+            out.push_str(&html[copied..start]);
+            copied = end;
+            changed = true;
+        }
+    }
+    if !changed {
+        return html.into();
+    }
+    out.push_str(&html[copied..]);
+    out.into()
+}
+
+/// Elements that never have content or an end tag.
+fn is_void(name: &str) -> bool {
+    matches!(
+        name,
+        "area"
+            | "base"
+            | "br"
+            | "col"
+            | "embed"
+            | "hr"
+            | "img"
+            | "input"
+            | "link"
+            | "meta"
+            | "source"
+            | "track"
+            | "wbr"
+    )
+}
+
 /// Elements whose content is never text for a reader.
 fn is_hidden(name: &str) -> bool {
     matches!(
@@ -166,6 +272,23 @@ mod tests {
         assert_eq!(text, "Minusma");
         let huge = format!("{}retrait{}", "<div>".repeat(60_000), "</div>".repeat(10));
         assert_eq!(html_to_text(&huge), "retrait");
+    }
+
+    #[test]
+    fn nesting_is_capped_and_shallow_pages_are_untouched() {
+        let page = "<html><body><div class=\"a\"><p>Minusma</p><br></div></body></html>";
+        assert_eq!(cap_nesting(page, 4), page);
+        let deep = format!("{}texte{}", "<div>".repeat(10), "</div>".repeat(10));
+        let capped = cap_nesting(&deep, 3);
+        assert_eq!(capped, "<div><div><div>texte</div></div></div>");
+        // Unclosed deep tags, a script with a fake tag, a comment.
+        let messy = format!(
+            "<script>if (a<b) {{ x = '<div>' }}</script><!-- <div> -->{}fin",
+            "<span>".repeat(50)
+        );
+        let capped = cap_nesting(&messy, 5);
+        assert_eq!(capped.matches("<span>").count(), 5);
+        assert!(capped.contains("x = '<div>'") && capped.ends_with("fin"));
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub struct SourceState {
     /// What the operator was last told.
     pub health: Health,
     pub health_since: Option<DateTime<Utc>>,
+    /// The feed an HTML page of a `kind = "auto"` source announces, polled
+    /// in its place; `None`: the source's own URL.
+    pub via_feed: Option<String>,
 }
 
 /// A source's health as signalled to the operator (see [`crate::health`]).
@@ -98,6 +101,9 @@ pub struct PollRecord {
     pub hint: Option<Duration>,
     /// When the scheduler means to poll the source next, if known.
     pub next_poll: Option<DateTime<Utc>>,
+    /// The feed polled in place of the source's page (see
+    /// [`SourceState::via_feed`]); replaces the stored one.
+    pub via_feed: Option<String>,
 }
 
 #[derive(Debug, Clone)]

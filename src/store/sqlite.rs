@@ -88,10 +88,10 @@ macro_rules! source_columns {
     () => {
         "etag, last_modified, last_success, last_error, last_error_kind, last_error_at,
          failures, items_seen, body_hash, hint_secs, last_poll_at, next_poll_at, first_success_at,
-         last_new_at, health, health_since"
+         last_new_at, health, health_since, via_feed"
     };
 }
-const SOURCE_COLUMN_COUNT: usize = 16;
+const SOURCE_COLUMN_COUNT: usize = 17;
 
 fn source_state(r: &sqlx::sqlite::SqliteRow) -> SourceState {
     let time = |i: usize| r.get::<Option<i64>, _>(i).and_then(from_ms);
@@ -117,6 +117,7 @@ fn source_state(r: &sqlx::sqlite::SqliteRow) -> SourceState {
         last_new: time(13),
         health: Health::from_name(r.get::<&str, _>(14)),
         health_since: time(15),
+        via_feed: r.get(16),
     }
 }
 
@@ -316,8 +317,9 @@ impl Store for SqliteStore {
         outcome.deliveries += deliveries;
         sqlx::query(
             "INSERT INTO sources (name, etag, last_modified, last_success, failures, items_seen,
-                 body_hash, hint_secs, last_poll_at, first_success_at, last_new_at, next_poll_at)
-             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?4, ?4, CASE WHEN ?5 > 0 THEN ?4 END, ?8)
+                 body_hash, hint_secs, last_poll_at, first_success_at, last_new_at, next_poll_at,
+                 via_feed)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?4, ?4, CASE WHEN ?5 > 0 THEN ?4 END, ?8, ?9)
              ON CONFLICT (name) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,
                  last_success = excluded.last_success, failures = 0,
                  items_seen = sources.items_seen + excluded.items_seen,
@@ -325,7 +327,8 @@ impl Store for SqliteStore {
                  last_poll_at = excluded.last_poll_at,
                  first_success_at = COALESCE(sources.first_success_at, excluded.first_success_at),
                  last_new_at = COALESCE(excluded.last_new_at, sources.last_new_at),
-                 next_poll_at = COALESCE(excluded.next_poll_at, sources.next_poll_at)",
+                 next_poll_at = COALESCE(excluded.next_poll_at, sources.next_poll_at),
+                 via_feed = excluded.via_feed",
         )
         .bind(&poll.source)
         .bind(&poll.validators.etag)
@@ -335,6 +338,7 @@ impl Store for SqliteStore {
         .bind(&poll.body_hash)
         .bind(poll.hint.map(secs))
         .bind(poll.next_poll.map(ms))
+        .bind(&poll.via_feed)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
