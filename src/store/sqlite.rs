@@ -507,18 +507,36 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<HashSet<String>, StoreError> {
-        let claimed = sqlx::query_scalar(
+        let ids_json = serde_json::to_string(ids)?;
+        let claimed = sqlx::query(
             "UPDATE deliveries SET claimed_until = ?
              WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'
-               AND (claimed_until IS NULL OR claimed_until < ?)
-             RETURNING id",
+               AND (claimed_until IS NULL OR claimed_until < ?)",
         )
         .bind(ms(until))
-        .bind(serde_json::to_string(ids)?)
+        .bind(&ids_json)
         .bind(ms(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let distinct: HashSet<&String> = ids.iter().collect();
+        if claimed as usize == distinct.len() {
+            return Ok(ids.iter().cloned().collect());
+        }
+        if claimed == 0 {
+            return Ok(HashSet::new());
+        }
+        // Some were taken meanwhile: ask which are ours (rows stream back
+        // one message each, so only when needed).
+        let mine = sqlx::query_scalar(
+            "SELECT id FROM deliveries
+             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending' AND claimed_until = ?",
+        )
+        .bind(&ids_json)
+        .bind(ms(until))
         .fetch_all(&self.pool)
         .await?;
-        Ok(claimed.into_iter().collect())
+        Ok(mine.into_iter().collect())
     }
 
     async fn renew_claims(
