@@ -82,6 +82,15 @@ fn counts(urls: impl Iterator<Item = String>) -> HashMap<String, usize> {
     counts
 }
 
+/// Deliveries per article among the mails (the default text body's
+/// second line is the article's link).
+fn mailed_links(smtp: &SmtpServer) -> HashMap<String, usize> {
+    counts(smtp.messages().iter().map(|m| {
+        let text = m.parsed().text.unwrap_or_default();
+        text.lines().nth(1).unwrap_or_default().to_string()
+    }))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_at_random_moments_loses_nothing() {
     let kills: usize = std::env::var("CRASH_KILLS")
@@ -177,11 +186,7 @@ from = "vigie@example.org"
                 .iter()
                 .map(|r| r.body["article"]["url"].to_string()),
         );
-        let mailed = counts(smtp.messages().iter().map(|m| {
-            let text = m.parsed().text.unwrap_or_default();
-            text.lines().nth(1).unwrap_or_default().to_string()
-        }))
-        .len();
+        let mailed = mailed_links(&smtp).len();
         if hooked.len() >= expected && mailed >= expected {
             break;
         }
@@ -211,10 +216,7 @@ from = "vigie@example.org"
             .iter()
             .map(|r| r.body["article"]["url"].to_string()),
     );
-    let mailed = counts(smtp.messages().iter().map(|m| {
-        let text = m.parsed().text.unwrap_or_default();
-        text.lines().nth(1).unwrap_or_default().to_string()
-    }));
+    let mailed = mailed_links(&smtp);
     let hook_dups: usize = hooked.values().map(|n| n - 1).sum();
     let mail_dups: usize = mailed.values().map(|n| n - 1).sum();
     // Every webhook of one delivery carries one idempotency key: a receiver

@@ -798,24 +798,7 @@ impl Validator {
         let timezone = raw
             .timezone
             .as_ref()
-            .and_then(|tz| match tz.get_ref().parse::<Tz>() {
-                Ok(tz) => Some(tz),
-                Err(_) => {
-                    let mut err = ConfigError::new(
-                        Some(tz.span()),
-                        format!("{path}.timezone"),
-                        format!("unknown time zone \"{}\"", tz.get_ref()),
-                    );
-                    let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
-                    if let Some(near) = diag::nearest(tz.get_ref(), names) {
-                        err = err.hint(format!("did you mean \"{near}\"?"));
-                    } else {
-                        err = err.hint("an IANA name such as \"Africa/Bamako\"");
-                    }
-                    self.errors.push(err);
-                    None
-                }
-            });
+            .and_then(|tz| self.timezone(tz, &format!("{path}.timezone")));
         if self.errors.len() > before {
             return None;
         }

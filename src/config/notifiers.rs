@@ -355,7 +355,8 @@ impl Validator {
         }
     }
 
-    fn timezone(&mut self, tz: &S<String>, path: &str) -> Option<Tz> {
+    /// An IANA time zone name, with a "did you mean" when misspelled.
+    pub(super) fn timezone(&mut self, tz: &S<String>, path: &str) -> Option<Tz> {
         match tz.get_ref().parse::<Tz>() {
             Ok(tz) => Some(tz),
             Err(_) => {

@@ -4,7 +4,7 @@
 //! markup, and cut on a character boundary to the service's limits rather
 //! than refused by it.
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
@@ -232,11 +232,8 @@ impl ChatChannel {
                 v
             }
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, "application/json".parse().expect("static"));
-        headers.extend(self.headers.clone());
         let body = serde_json::to_vec(&json).unwrap_or_default();
-        self.http.post(&url, id, headers, body).await
+        self.http.post(&url, id, self.headers.clone(), body).await
     }
 }
 
@@ -270,11 +267,9 @@ impl TelegramChannel {
             .body(id, payload)
             .map_err(|e| SendError::permanent(format!("template: {e}")))?;
         let json = telegram_payload(&self.chat_id, &html);
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, "application/json".parse().expect("static"));
         let body = serde_json::to_vec(&json).unwrap_or_default();
         self.http
-            .post(self.endpoint.expose_secret(), id, headers, body)
+            .post(self.endpoint.expose_secret(), id, HeaderMap::new(), body)
             .await
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{Config, Daemon, Notifier, NotifierKind};
@@ -196,15 +196,19 @@ impl Http {
         Ok(Http { client })
     }
 
-    /// POSTs `body` with the delivery id as `Idempotency-Key`. Errors never
-    /// name the URL: it may carry a token.
+    /// POSTs `body` as JSON (unless `headers` name another Content-Type)
+    /// with the delivery id as `Idempotency-Key`. Errors never name the URL:
+    /// it may carry a token.
     pub async fn post(
         &self,
         url: &str,
         id: &str,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         body: Vec<u8>,
     ) -> Result<String, SendError> {
+        if !headers.contains_key(CONTENT_TYPE) {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
         let mut response = self
             .client
             .post(url)

@@ -11,7 +11,7 @@
 //! A receiver recomputes it over the raw body and rejects old timestamps.
 
 use hmac::{Hmac, KeyInit, Mac};
-use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sha2::Sha256;
@@ -99,10 +99,9 @@ impl WebhookChannel {
             Some(text) => text.into_bytes(),
             None => body_json(id, payload),
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, "application/json".parse().expect("static"));
-        // The admin's headers win, Content-Type included.
-        headers.extend(self.headers.clone());
+        // The admin's headers, Content-Type included, win over the JSON
+        // default.
+        let mut headers = self.headers.clone();
         if let Some(secret) = &self.secret {
             let now = chrono::Utc::now().timestamp();
             let signed = signature(secret.expose_secret().as_bytes(), now, &body);
