@@ -26,6 +26,10 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("corrupt alert payload in the state database: {0}")]
     Payload(#[from] serde_json::Error),
+    /// A write committed with others (see `sqlite::writer`) whose
+    /// transaction could not start: the first error's message.
+    #[error("state database error: {0}")]
+    Group(String),
 }
 
 /// What is remembered of one source between polls.

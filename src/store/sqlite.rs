@@ -20,9 +20,14 @@ use super::{
 };
 use crate::fetch::Validators;
 use crate::model::{DigestItem, Payload};
+use writer::{Done, Op, Writer};
+
+mod writer;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The frequent small writes, committed together (see [`writer`]).
+    writer: Writer,
 }
 
 fn ms(at: DateTime<Utc>) -> i64 {
@@ -34,6 +39,13 @@ fn from_ms(ms: i64) -> Option<DateTime<Utc>> {
 }
 
 impl SqliteStore {
+    fn with_pool(pool: SqlitePool) -> SqliteStore {
+        SqliteStore {
+            writer: Writer::spawn(pool.clone()),
+            pool,
+        }
+    }
+
     /// Opens (creating it if needed) and migrates the database at `path`.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -53,6 +65,10 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A SQLite connection is a file handle, not a socket that can
+            // go stale: testing it on every acquire would only add a round
+            // trip to its thread.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open {
@@ -60,7 +76,7 @@ impl SqliteStore {
                 source,
             })?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore::with_pool(pool))
     }
 
     /// A throwaway database, for dry runs on a machine with no state yet.
@@ -78,7 +94,7 @@ impl SqliteStore {
                 source,
             })?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore::with_pool(pool))
     }
 }
 
@@ -200,6 +216,148 @@ async fn insert_alerts(
     Ok((inserted.len(), delivered))
 }
 
+/// Records one successful poll inside a write transaction (see
+/// [`Store::record_poll`]).
+async fn record_poll_in(
+    tx: &mut sqlx::SqliteConnection,
+    poll: &PollRecord,
+) -> Result<PollOutcome, StoreError> {
+    let at = ms(poll.at);
+    let mut outcome = PollOutcome::default();
+    // Every key in one statement (one round trip to SQLite's thread,
+    // not one per key). When every key was new, as on a first poll,
+    // that is the whole answer; otherwise one query names the keys this
+    // transaction added (rows stream back one message each, so asking
+    // only when needed keeps a busy poll cheap).
+    let all_keys: Vec<&str> = poll
+        .articles
+        .iter()
+        .flat_map(|a| a.keys.iter().map(String::as_str))
+        .collect();
+    let keys_json = serde_json::to_string(&all_keys)?;
+    let added = sqlx::query(
+        "INSERT INTO article_keys (source, key, first_seen)
+         SELECT ?1, value, ?2 FROM json_each(?3) WHERE true
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&poll.source)
+    .bind(at)
+    .bind(&keys_json)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let distinct: HashSet<&str> = all_keys.iter().copied().collect();
+    let mut inserted: HashSet<String> = if added as usize == distinct.len() {
+        distinct.iter().map(|k| k.to_string()).collect()
+    } else if added == 0 {
+        HashSet::new()
+    } else {
+        // This transaction holds the write lock: a key first seen at
+        // this very millisecond is one it added.
+        sqlx::query_scalar(
+            "SELECT key FROM article_keys
+             WHERE source = ?1 AND first_seen = ?2 AND key IN (SELECT value FROM json_each(?3))",
+        )
+        .bind(&poll.source)
+        .bind(at)
+        .bind(&keys_json)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect()
+    };
+    let mut alerts = Vec::new();
+    for article in &poll.articles {
+        // In document order, a key counts as new for the first article
+        // that has it, as if each were inserted in turn.
+        let mut main_is_new = false;
+        for (i, key) in article.keys.iter().enumerate() {
+            let new = inserted.remove(key);
+            if i == 0 {
+                main_is_new = new;
+            }
+        }
+        if article.known || !main_is_new {
+            continue;
+        }
+        outcome.articles += 1;
+        alerts.extend(&article.alerts);
+    }
+    let (new_alerts, deliveries) = insert_alerts(tx, &poll.source, &alerts, at).await?;
+    outcome.alerts += new_alerts;
+    outcome.deliveries += deliveries;
+    sqlx::query(
+        "INSERT INTO sources (name, etag, last_modified, last_success, failures, items_seen,
+             body_hash, hint_secs, last_poll_at, first_success_at, last_new_at, next_poll_at,
+             via_feed)
+         VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?4, ?4, CASE WHEN ?5 > 0 THEN ?4 END, ?8, ?9)
+         ON CONFLICT (name) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,
+             last_success = excluded.last_success, failures = 0,
+             items_seen = sources.items_seen + excluded.items_seen,
+             body_hash = excluded.body_hash, hint_secs = excluded.hint_secs,
+             last_poll_at = excluded.last_poll_at,
+             first_success_at = COALESCE(sources.first_success_at, excluded.first_success_at),
+             last_new_at = COALESCE(excluded.last_new_at, sources.last_new_at),
+             next_poll_at = COALESCE(excluded.next_poll_at, sources.next_poll_at),
+             via_feed = excluded.via_feed",
+    )
+    .bind(&poll.source)
+    .bind(&poll.validators.etag)
+    .bind(&poll.validators.last_modified)
+    .bind(at)
+    .bind(outcome.articles as i64)
+    .bind(&poll.body_hash)
+    .bind(poll.hint.map(secs))
+    .bind(poll.next_poll.map(ms))
+    .bind(&poll.via_feed)
+    .execute(&mut *tx)
+    .await?;
+    Ok(outcome)
+}
+
+/// A `304` or unchanged body, inside a write transaction (see
+/// [`Store::record_not_modified`]).
+async fn not_modified_in(
+    tx: &mut sqlx::SqliteConnection,
+    source: &str,
+    at: i64,
+    validators: Option<&Validators>,
+    hint_secs: Option<i64>,
+    next_poll: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE sources SET last_success = ?1, last_poll_at = ?1, failures = 0,
+             first_success_at = COALESCE(first_success_at, ?1),
+             etag = CASE WHEN ?2 THEN ?3 ELSE etag END,
+             last_modified = CASE WHEN ?2 THEN ?4 ELSE last_modified END,
+             hint_secs = COALESCE(?5, hint_secs), next_poll_at = ?7
+         WHERE name = ?6",
+    )
+    .bind(at)
+    .bind(validators.is_some())
+    .bind(validators.and_then(|v| v.etag.as_deref()))
+    .bind(validators.and_then(|v| v.last_modified.as_deref()))
+    .bind(hint_secs)
+    .bind(source)
+    .bind(next_poll)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A delivery the server accepted, inside a write transaction.
+async fn sent_in(tx: &mut sqlx::SqliteConnection, id: &str, at: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE deliveries SET state = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL, claimed_until = NULL
+         WHERE id = ? AND state = 'pending'",
+    )
+    .bind(at)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
@@ -250,99 +408,10 @@ impl Store for SqliteStore {
     }
 
     async fn record_poll(&self, poll: &PollRecord) -> Result<PollOutcome, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let at = ms(poll.at);
-        let mut outcome = PollOutcome::default();
-        // Every key in one statement (one round trip to SQLite's thread,
-        // not one per key). When every key was new, as on a first poll,
-        // that is the whole answer; otherwise one query names the keys this
-        // transaction added (rows stream back one message each, so asking
-        // only when needed keeps a busy poll cheap).
-        let all_keys: Vec<&str> = poll
-            .articles
-            .iter()
-            .flat_map(|a| a.keys.iter().map(String::as_str))
-            .collect();
-        let keys_json = serde_json::to_string(&all_keys)?;
-        let added = sqlx::query(
-            "INSERT INTO article_keys (source, key, first_seen)
-             SELECT ?1, value, ?2 FROM json_each(?3) WHERE true
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&poll.source)
-        .bind(at)
-        .bind(&keys_json)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let distinct: HashSet<&str> = all_keys.iter().copied().collect();
-        let mut inserted: HashSet<String> = if added as usize == distinct.len() {
-            distinct.iter().map(|k| k.to_string()).collect()
-        } else if added == 0 {
-            HashSet::new()
-        } else {
-            // This transaction holds the write lock: a key first seen at
-            // this very millisecond is one it added.
-            sqlx::query_scalar(
-                "SELECT key FROM article_keys
-                 WHERE source = ?1 AND first_seen = ?2 AND key IN (SELECT value FROM json_each(?3))",
-            )
-            .bind(&poll.source)
-            .bind(at)
-            .bind(&keys_json)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect()
-        };
-        let mut alerts = Vec::new();
-        for article in &poll.articles {
-            // In document order, a key counts as new for the first article
-            // that has it, as if each were inserted in turn.
-            let mut main_is_new = false;
-            for (i, key) in article.keys.iter().enumerate() {
-                let new = inserted.remove(key);
-                if i == 0 {
-                    main_is_new = new;
-                }
-            }
-            if article.known || !main_is_new {
-                continue;
-            }
-            outcome.articles += 1;
-            alerts.extend(&article.alerts);
+        match self.writer.write(Op::Poll(poll.clone())).await? {
+            Done::Poll(outcome) => Ok(outcome),
+            Done::Written => Ok(PollOutcome::default()),
         }
-        let (new_alerts, deliveries) = insert_alerts(&mut tx, &poll.source, &alerts, at).await?;
-        outcome.alerts += new_alerts;
-        outcome.deliveries += deliveries;
-        sqlx::query(
-            "INSERT INTO sources (name, etag, last_modified, last_success, failures, items_seen,
-                 body_hash, hint_secs, last_poll_at, first_success_at, last_new_at, next_poll_at,
-                 via_feed)
-             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?4, ?4, CASE WHEN ?5 > 0 THEN ?4 END, ?8, ?9)
-             ON CONFLICT (name) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,
-                 last_success = excluded.last_success, failures = 0,
-                 items_seen = sources.items_seen + excluded.items_seen,
-                 body_hash = excluded.body_hash, hint_secs = excluded.hint_secs,
-                 last_poll_at = excluded.last_poll_at,
-                 first_success_at = COALESCE(sources.first_success_at, excluded.first_success_at),
-                 last_new_at = COALESCE(excluded.last_new_at, sources.last_new_at),
-                 next_poll_at = COALESCE(excluded.next_poll_at, sources.next_poll_at),
-                 via_feed = excluded.via_feed",
-        )
-        .bind(&poll.source)
-        .bind(&poll.validators.etag)
-        .bind(&poll.validators.last_modified)
-        .bind(at)
-        .bind(outcome.articles as i64)
-        .bind(&poll.body_hash)
-        .bind(poll.hint.map(secs))
-        .bind(poll.next_poll.map(ms))
-        .bind(&poll.via_feed)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(outcome)
     }
 
     async fn record_not_modified(
@@ -353,23 +422,15 @@ impl Store for SqliteStore {
         hint: Option<Duration>,
         next_poll: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE sources SET last_success = ?1, last_poll_at = ?1, failures = 0,
-                 first_success_at = COALESCE(first_success_at, ?1),
-                 etag = CASE WHEN ?2 THEN ?3 ELSE etag END,
-                 last_modified = CASE WHEN ?2 THEN ?4 ELSE last_modified END,
-                 hint_secs = COALESCE(?5, hint_secs), next_poll_at = ?7
-             WHERE name = ?6",
-        )
-        .bind(ms(at))
-        .bind(validators.is_some())
-        .bind(validators.and_then(|v| v.etag.as_deref()))
-        .bind(validators.and_then(|v| v.last_modified.as_deref()))
-        .bind(hint.map(secs))
-        .bind(source)
-        .bind(ms(next_poll))
-        .execute(&self.pool)
-        .await?;
+        self.writer
+            .write(Op::NotModified {
+                source: source.to_string(),
+                at: ms(at),
+                validators: validators.cloned(),
+                hint_secs: hint.map(secs),
+                next_poll: ms(next_poll),
+            })
+            .await?;
         Ok(())
     }
 
@@ -560,14 +621,12 @@ impl Store for SqliteStore {
     }
 
     async fn delivery_sent(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE deliveries SET state = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL, claimed_until = NULL
-             WHERE id = ? AND state = 'pending'",
-        )
-        .bind(ms(at))
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        self.writer
+            .write(Op::Sent {
+                id: id.to_string(),
+                at: ms(at),
+            })
+            .await?;
         Ok(())
     }
 

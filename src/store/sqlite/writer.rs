@@ -1,0 +1,198 @@
+//! Group commit for the writes every poll and every delivery makes. SQLite
+//! has one writer at a time, and each transaction costs a lock, a WAL
+//! append and several round trips to the connection's thread; a thousand
+//! polls finishing together would pay that a thousand times. Instead one
+//! task takes what is queued, applies it in order in one transaction, and
+//! answers each caller only once that transaction has committed: a write
+//! acknowledged is a write on disk, exactly as before, just cheaper.
+//!
+//! A write that fails inside a group rolls the group back; each of its
+//! writes is then tried alone, so one bad write fails only its own caller.
+
+use sqlx::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{StoreError, not_modified_in, record_poll_in, sent_in};
+use crate::fetch::Validators;
+use crate::store::{PollOutcome, PollRecord};
+
+/// The most writes committed together.
+const MAX_GROUP: usize = 64;
+
+/// A write the group commit takes.
+pub(super) enum Op {
+    Poll(PollRecord),
+    NotModified {
+        source: String,
+        at: i64,
+        validators: Option<Validators>,
+        hint_secs: Option<i64>,
+        next_poll: i64,
+    },
+    Sent {
+        id: String,
+        at: i64,
+    },
+}
+
+impl Op {
+    /// The source whose poll this records, if it is one.
+    fn poll_source(&self) -> Option<&str> {
+        match self {
+            Op::Poll(poll) => Some(&poll.source),
+            _ => None,
+        }
+    }
+}
+
+/// What a committed write answers.
+pub(super) enum Done {
+    Poll(PollOutcome),
+    Written,
+}
+
+struct Write {
+    op: Op,
+    reply: oneshot::Sender<Result<Done, StoreError>>,
+}
+
+/// The handle on the writing task; the task ends when the store is
+/// dropped, after what was queued.
+pub(super) struct Writer {
+    queue: mpsc::UnboundedSender<Write>,
+}
+
+impl Writer {
+    /// Starts the writing task on the current runtime.
+    pub(super) fn spawn(pool: SqlitePool) -> Writer {
+        let (queue, writes) = mpsc::unbounded_channel();
+        tokio::spawn(run(pool, writes));
+        Writer { queue }
+    }
+
+    /// Queues `op` and waits until it is committed (or failed).
+    pub(super) async fn write(&self, op: Op) -> Result<Done, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Write { op, reply })
+            .map_err(|_| StoreError::Db(sqlx::Error::WorkerCrashed))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Db(sqlx::Error::WorkerCrashed))?
+    }
+}
+
+async fn run(pool: SqlitePool, mut writes: mpsc::UnboundedReceiver<Write>) {
+    let mut queued = Vec::with_capacity(MAX_GROUP);
+    while writes.recv_many(&mut queued, MAX_GROUP).await > 0 {
+        let batch = std::mem::take(&mut queued);
+        // In a task of its own: a panic costs only this batch's callers
+        // (they see an error), not every later write.
+        if let Err(e) = tokio::spawn(commit(pool.clone(), batch)).await {
+            tracing::error!(error = %e, "a state write task failed");
+        }
+    }
+}
+
+/// Commits `batch` in as few transactions as it takes: a second poll of
+/// the same source starts a new one, so that each poll sees the keys the
+/// one before it recorded as already known.
+async fn commit(pool: SqlitePool, mut batch: Vec<Write>) {
+    while !batch.is_empty() {
+        let mut sources = std::collections::HashSet::new();
+        let end = batch
+            .iter()
+            .position(|w| w.op.poll_source().is_some_and(|s| !sources.insert(s)))
+            .unwrap_or(batch.len());
+        let rest = batch.split_off(end);
+        commit_group(&pool, batch).await;
+        batch = rest;
+    }
+}
+
+async fn commit_group(pool: &SqlitePool, group: Vec<Write>) {
+    let failed = match apply(pool, &group).await {
+        Ok(done) => {
+            for (write, done) in group.into_iter().zip(done) {
+                let _ = write.reply.send(Ok(done));
+            }
+            return;
+        }
+        // The transaction could not even start (the file is locked past
+        // the busy timeout, or unreadable): alone, each would fail the
+        // same way after as long a wait.
+        Err(Failure::Begin(e)) => {
+            let message = e.to_string();
+            let mut group = group.into_iter();
+            if let Some(first) = group.next() {
+                let _ = first.reply.send(Err(e));
+            }
+            for write in group {
+                let _ = write.reply.send(Err(StoreError::Group(message.clone())));
+            }
+            return;
+        }
+        Err(Failure::Write(e)) => e,
+    };
+    if group.len() == 1 {
+        if let Some(write) = group.into_iter().next() {
+            let _ = write.reply.send(Err(failed));
+        }
+        return;
+    }
+    tracing::debug!(error = %failed, writes = group.len(), "a grouped state write failed; writing one at a time");
+    for write in group {
+        let result = apply(pool, std::slice::from_ref(&write))
+            .await
+            .map(|mut done| done.remove(0))
+            .map_err(Failure::into_inner);
+        let _ = write.reply.send(result);
+    }
+}
+
+enum Failure {
+    Begin(StoreError),
+    Write(StoreError),
+}
+
+impl Failure {
+    fn into_inner(self) -> StoreError {
+        match self {
+            Failure::Begin(e) | Failure::Write(e) => e,
+        }
+    }
+}
+
+/// Applies `group` in order in one transaction.
+async fn apply(pool: &SqlitePool, group: &[Write]) -> Result<Vec<Done>, Failure> {
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| Failure::Begin(e.into()))?;
+    let mut done = Vec::with_capacity(group.len());
+    for write in group {
+        let result = match &write.op {
+            Op::Poll(poll) => record_poll_in(&mut tx, poll).await.map(Done::Poll),
+            Op::NotModified {
+                source,
+                at,
+                validators,
+                hint_secs,
+                next_poll,
+            } => not_modified_in(
+                &mut tx,
+                source,
+                *at,
+                validators.as_ref(),
+                *hint_secs,
+                *next_poll,
+            )
+            .await
+            .map(|()| Done::Written),
+            Op::Sent { id, at } => sent_in(&mut tx, id, *at).await.map(|()| Done::Written),
+        };
+        done.push(result.map_err(Failure::Write)?);
+    }
+    tx.commit().await.map_err(|e| Failure::Write(e.into()))?;
+    Ok(done)
+}
