@@ -292,3 +292,56 @@ async fn failures_count_up_and_a_success_resets_them() {
         0
     );
 }
+
+/// Polls finishing together are committed in one transaction; one write
+/// that fails there (here a trigger refusing one key, as a full disk or a
+/// broken row would) must fail its own caller only, and the others must be
+/// on disk.
+#[tokio::test]
+async fn a_write_failing_among_others_committed_together_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vigie.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let admin = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER poison BEFORE INSERT ON article_keys WHEN NEW.key = 'id:poison'
+         BEGIN SELECT RAISE(ABORT, 'poisoned key'); END",
+    )
+    .execute(&admin)
+    .await
+    .unwrap();
+    let polls: Vec<PollRecord> = (0..40)
+        .map(|i| {
+            let key = if i == 17 {
+                "id:poison".to_string()
+            } else {
+                format!("id:{i}")
+            };
+            PollRecord {
+                source: format!("wire-{i}"),
+                ..poll_with(&[&key])
+            }
+        })
+        .collect();
+    let results = futures_util::future::join_all(polls.iter().map(|p| store.record_poll(p))).await;
+    for (i, result) in results.iter().enumerate() {
+        let state = store.source_state(&format!("wire-{i}")).await.unwrap();
+        if i == 17 {
+            let error = result.as_ref().expect_err("the poisoned poll fails");
+            assert!(error.to_string().contains("poisoned key"), "{error}");
+            assert_eq!(state, None, "nothing of the failed poll is recorded");
+        } else {
+            let outcome = result.as_ref().expect("the other polls are recorded");
+            assert_eq!((outcome.articles, outcome.alerts), (1, 1), "poll {i}");
+            assert!(state.is_some_and(|s| s.last_success.is_some()), "poll {i}");
+            let known = store
+                .known_keys(&format!("wire-{i}"), &[format!("id:{i}")])
+                .await
+                .unwrap();
+            assert_eq!(known.len(), 1, "poll {i}");
+        }
+    }
+    assert_eq!(store.outbox_counts().await.unwrap().pending, 39 * 2);
+}
