@@ -247,6 +247,10 @@ impl Dispatcher {
             // Another process may have sent, or be sending, some meanwhile.
             let mut mine = self.store.claim_deliveries(&ids, now, held).await?;
             let mut in_flight = FuturesUnordered::new();
+            // Sent deliveries being recorded: the next sends go on
+            // meanwhile, and marks that queue up together are committed
+            // together.
+            let mut marking = FuturesUnordered::new();
             let mut next = 0;
             let mut stopping = false;
             loop {
@@ -281,8 +285,14 @@ impl Dispatcher {
                         (d, sent, started.elapsed())
                     });
                 }
-                let Some((d, sent, took)) = in_flight.next().await else {
-                    break;
+                let (d, sent, took) = tokio::select! {
+                    Some(marked) = marking.next(), if !marking.is_empty() => {
+                        let () = marked?;
+                        report.sent += 1;
+                        continue;
+                    }
+                    Some(done) = in_flight.next(), if !in_flight.is_empty() => done,
+                    else => break,
                 };
                 metrics::histogram!(telemetry::DELIVERY_DURATION, "notifier" => name.to_string())
                     .record(took.as_secs_f64());
@@ -299,8 +309,7 @@ impl Dispatcher {
                         let rule = alerts.first().map_or("", |a| a.rule.as_str());
                         let source = alerts.first().map_or("", |a| a.source.as_str());
                         tracing::info!(notifier = %name, delivery = %d.id, rule, source, alerts = alerts.len(), %answer, "delivered");
-                        self.store.delivery_sent(&d.id, Utc::now()).await?;
-                        report.sent += 1;
+                        marking.push(self.store.delivery_sent(&d.id, Utc::now()));
                     }
                     Err(e) if e.permanent => {
                         tracing::error!(notifier = %name, delivery = %d.id, error = %e, "delivery failed permanently; marked dead");
