@@ -269,7 +269,7 @@ pub async fn once(
             wake.notify_waiters();
         }
         let i = config.sources.iter().position(|s| s.name == name);
-        results.push((i, name, polled.result));
+        results.push((i, name, polled.result.map(PollReport::kept)));
     }
     results.sort_by_key(|(i, _, _)| *i);
     let mut report = OnceReport {

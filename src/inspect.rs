@@ -201,7 +201,7 @@ pub async fn test_rule(
 
             let src = source.clone();
             let text_file = matches!(&input, Input::File(p) if !looks_like_markup(p, &bytes));
-            let (articles, read_as) = tokio::task::spawn_blocking(move || {
+            let (articles, read_as) = crate::work::cpu(move || {
                 read_articles(&bytes, content_type.as_deref(), &base, &src, text_file)
             })
             .await

@@ -25,6 +25,7 @@
 //! - [`app`]: the commands (`once`, `run`, `check`) built on the stages above;
 //!   the daemon loop, its reload and stop
 //! - [`service`]: systemd notifications and watchdog, `/healthz`, `/metrics`
+//! - [`work`]: CPU-bound jobs off the async workers, one per core at a time
 
 pub mod admin;
 pub mod app;
@@ -45,3 +46,4 @@ pub mod rules;
 pub mod schedule;
 pub mod service;
 pub mod store;
+pub mod work;

@@ -14,6 +14,7 @@ use vigie::cli::{Cli, Command, Format};
 use vigie::config::{Config, Daemon, LogFormat};
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     // Before anything touches TLS: with two crypto providers linked in,
     // rustls would otherwise panic on first use.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -447,3 +448,25 @@ fn stderr_is_journal() -> bool {
         Err(_) => false,
     }
 }
+
+/// glibc gives each thread that allocates under contention an arena of its
+/// own (up to eight per core) and keeps what is freed in each: with
+/// thousands of sources polled at once, resident memory grows well past
+/// the live heap. Four arenas keep it closer (`vigie once` on 10,000 local
+/// feeds: about 125 MiB at peak instead of 136 to 146; two arenas gave 104
+/// MiB but looked slower). `MALLOC_ARENA_MAX` in the environment still
+/// wins.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: called first thing in `main`, before any other thread
+        // exists or anything is allocated concurrently; mallopt only sets
+        // an allocator parameter.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 4);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}

@@ -97,6 +97,15 @@ pub struct PollReport {
 }
 
 impl PollReport {
+    /// The report as kept until a whole run is printed: without the prior
+    /// state, and its alerts without spare room (thousands of sources
+    /// are reported at once).
+    pub fn kept(mut self) -> PollReport {
+        self.prior = None;
+        self.alerts.shrink_to_fit();
+        self
+    }
+
     /// Whether this success may change the source's health: false on the
     /// common path (a healthy source stays healthy), which then costs no
     /// further read of the state.
@@ -395,7 +404,7 @@ async fn read(
             response.content_type.clone(),
             response.url.clone(),
         );
-        let feeds = tokio::task::spawn_blocking(move || {
+        let feeds = crate::work::cpu(move || {
             let (html, _) = crate::fetch::charset::decode(&body, content_type.as_deref());
             crate::parse::html::feeds(&html, &url)
         })
@@ -455,7 +464,7 @@ async fn parse_feed(
         response.url.clone(),
     );
     let (validators, max_age) = (response.validators.clone(), response.max_age);
-    tokio::task::spawn_blocking(move || {
+    crate::work::cpu(move || {
         let doc = crate::parse::feed::parse(&body, content_type.as_deref(), &url, src.timezone)?;
         let articles = crate::normalize::articles(&doc, &src, now);
         Ok(Read {

@@ -67,7 +67,7 @@ pub async fn listing_links(source: &Source, page: &Response) -> Result<Vec<Url>,
         page.url.clone(),
     );
     let selector = source.html.links.clone();
-    let links = tokio::task::spawn_blocking(move || {
+    let links = crate::work::cpu(move || {
         let (html, _) = crate::fetch::charset::decode(&body, content_type.as_deref());
         crate::parse::html::links(&html, &url, selector.as_deref())
     })
@@ -207,7 +207,7 @@ pub async fn extract_response(
         }
     }
     let src = source.clone();
-    tokio::task::spawn_blocking(move || {
+    crate::work::cpu(move || {
         let (html, _) =
             crate::fetch::charset::decode(&response.body, response.content_type.as_deref());
         let page = extract::article(&html, &response.url, &src.html.article, src.timezone, now)

@@ -188,7 +188,7 @@ async fn feed_articles(
     );
     let src = source.clone();
     let now = Utc::now();
-    tokio::task::spawn_blocking(move || {
+    crate::work::cpu(move || {
         crate::parse::feed::parse(&body, content_type.as_deref(), &url, src.timezone)
             .map(|doc| crate::normalize::articles(&doc, &src, now))
     })
@@ -202,7 +202,7 @@ async fn announced(page: &Response) -> Vec<FeedLink> {
         page.content_type.clone(),
         page.url.clone(),
     );
-    tokio::task::spawn_blocking(move || {
+    crate::work::cpu(move || {
         let (html, _) = crate::fetch::charset::decode(&body, content_type.as_deref());
         crate::parse::html::feeds(&html, &url)
     })
