@@ -20,7 +20,7 @@ use super::{
 };
 use crate::fetch::Validators;
 use crate::model::{DigestItem, Payload};
-use writer::{Done, Op, Writer};
+use writer::{Op, Unchanged, Writer};
 
 mod writer;
 
@@ -315,44 +315,186 @@ async fn record_poll_in(
     Ok(outcome)
 }
 
-/// A `304` or unchanged body, inside a write transaction (see
-/// [`Store::record_not_modified`]).
+/// `304`s and unchanged bodies, inside a write transaction, in one
+/// statement whatever their number (see [`Store::record_not_modified`]).
 async fn not_modified_in(
     tx: &mut sqlx::SqliteConnection,
-    source: &str,
-    at: i64,
-    validators: Option<&Validators>,
-    hint_secs: Option<i64>,
-    next_poll: i64,
+    polls: &[&Unchanged],
 ) -> Result<(), StoreError> {
+    let rows: Vec<serde_json::Value> = polls
+        .iter()
+        .map(|u| {
+            serde_json::json!([
+                u.source,
+                u.at,
+                u.validators.is_some(),
+                u.validators.as_ref().and_then(|v| v.etag.as_deref()),
+                u.validators
+                    .as_ref()
+                    .and_then(|v| v.last_modified.as_deref()),
+                u.hint_secs,
+                u.next_poll,
+            ])
+        })
+        .collect();
     sqlx::query(
-        "UPDATE sources SET last_success = ?1, last_poll_at = ?1, failures = 0,
-             first_success_at = COALESCE(first_success_at, ?1),
-             etag = CASE WHEN ?2 THEN ?3 ELSE etag END,
-             last_modified = CASE WHEN ?2 THEN ?4 ELSE last_modified END,
-             hint_secs = COALESCE(?5, hint_secs), next_poll_at = ?7
-         WHERE name = ?6",
+        "UPDATE sources SET last_success = u.at, last_poll_at = u.at, failures = 0,
+             first_success_at = COALESCE(first_success_at, u.at),
+             etag = CASE WHEN u.given THEN u.new_etag ELSE etag END,
+             last_modified = CASE WHEN u.given THEN u.new_last_modified ELSE last_modified END,
+             hint_secs = COALESCE(u.hint, hint_secs), next_poll_at = u.next
+         FROM (SELECT value ->> 0 AS source, value ->> 1 AS at, value ->> 2 AS given,
+                      value ->> 3 AS new_etag, value ->> 4 AS new_last_modified,
+                      value ->> 5 AS hint, value ->> 6 AS next
+               FROM json_each(?)) AS u
+         WHERE sources.name = u.source",
     )
-    .bind(at)
-    .bind(validators.is_some())
-    .bind(validators.and_then(|v| v.etag.as_deref()))
-    .bind(validators.and_then(|v| v.last_modified.as_deref()))
-    .bind(hint_secs)
-    .bind(source)
-    .bind(next_poll)
+    .bind(serde_json::to_string(&rows)?)
     .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-/// A delivery the server accepted, inside a write transaction.
-async fn sent_in(tx: &mut sqlx::SqliteConnection, id: &str, at: i64) -> Result<(), StoreError> {
+/// Deliveries the servers accepted, `(id, at)`, inside a write
+/// transaction, in one statement whatever their number.
+async fn sent_in(tx: &mut sqlx::SqliteConnection, sent: &[(&str, i64)]) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE deliveries SET state = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL, claimed_until = NULL
-         WHERE id = ? AND state = 'pending'",
+        "UPDATE deliveries SET state = 'sent', sent_at = s.at, attempts = attempts + 1,
+             last_error = NULL, claimed_until = NULL
+         FROM (SELECT value ->> 0 AS id, value ->> 1 AS at FROM json_each(?)) AS s
+         WHERE deliveries.id = s.id AND deliveries.state = 'pending'",
     )
+    .bind(serde_json::to_string(sent)?)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// When the scheduler means to poll `source` next.
+async fn next_poll_in(
+    tx: &mut sqlx::SqliteConnection,
+    source: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sources (name, next_poll_at) VALUES (?, ?)
+         ON CONFLICT (name) DO UPDATE SET next_poll_at = excluded.next_poll_at",
+    )
+    .bind(source)
     .bind(at)
-    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A failed poll; returns the consecutive failures, this one included.
+async fn failure_in(
+    tx: &mut sqlx::SqliteConnection,
+    source: &str,
+    kind: &str,
+    message: &str,
+    at: i64,
+) -> Result<u32, StoreError> {
+    let failures: i64 = sqlx::query_scalar(
+        "INSERT INTO sources (name, last_error, last_error_kind, last_error_at, last_poll_at, failures)
+         VALUES (?1, ?2, ?3, ?4, ?4, 1)
+         ON CONFLICT (name) DO UPDATE SET last_error = excluded.last_error,
+             last_error_kind = excluded.last_error_kind, last_error_at = excluded.last_error_at,
+             last_poll_at = excluded.last_poll_at, failures = sources.failures + 1
+         RETURNING failures",
+    )
+    .bind(source)
+    .bind(message)
+    .bind(kind)
+    .bind(at)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(failures.try_into().unwrap_or(u32::MAX))
+}
+
+/// Claims those of `ids` that are pending and free until `until`.
+async fn claim_in(
+    tx: &mut sqlx::SqliteConnection,
+    ids: &[String],
+    now: i64,
+    until: i64,
+) -> Result<HashSet<String>, StoreError> {
+    let ids_json = serde_json::to_string(ids)?;
+    let claimed = sqlx::query(
+        "UPDATE deliveries SET claimed_until = ?
+         WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'
+           AND (claimed_until IS NULL OR claimed_until < ?)",
+    )
+    .bind(until)
+    .bind(&ids_json)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let distinct: HashSet<&String> = ids.iter().collect();
+    if claimed as usize == distinct.len() {
+        return Ok(ids.iter().cloned().collect());
+    }
+    if claimed == 0 {
+        return Ok(HashSet::new());
+    }
+    // Some were taken meanwhile: ask which are ours (rows stream back one
+    // message each, so only when needed).
+    let mine = sqlx::query_scalar(
+        "SELECT id FROM deliveries
+         WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending' AND claimed_until = ?",
+    )
+    .bind(&ids_json)
+    .bind(until)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(mine.into_iter().collect())
+}
+
+/// Moves the claims held until `held` to `until` (`None` releases them);
+/// returns the ids still held.
+async fn renew_in(
+    tx: &mut sqlx::SqliteConnection,
+    ids: &[String],
+    held: i64,
+    until: Option<i64>,
+) -> Result<HashSet<String>, StoreError> {
+    let renewed = sqlx::query_scalar(
+        "UPDATE deliveries SET claimed_until = ?
+         WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'
+           AND claimed_until = ?
+         RETURNING id",
+    )
+    .bind(until)
+    .bind(serde_json::to_string(ids)?)
+    .bind(held)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(renewed.into_iter().collect())
+}
+
+/// A failed delivery: tried again at `next_attempt`, or dead without one.
+async fn failed_in(
+    tx: &mut sqlx::SqliteConnection,
+    id: &str,
+    error: &str,
+    next_attempt: Option<i64>,
+) -> Result<(), StoreError> {
+    match next_attempt {
+        Some(next) => sqlx::query(
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, claimed_until = NULL
+             WHERE id = ? AND state = 'pending'",
+        )
+        .bind(error)
+        .bind(next)
+        .bind(id),
+        None => sqlx::query(
+            "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?, claimed_until = NULL
+             WHERE id = ? AND state = 'pending'",
+        )
+        .bind(error)
+        .bind(id),
+    }
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -408,10 +550,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_poll(&self, poll: &PollRecord) -> Result<PollOutcome, StoreError> {
-        match self.writer.write(Op::Poll(poll.clone())).await? {
-            Done::Poll(outcome) => Ok(outcome),
-            Done::Written => Ok(PollOutcome::default()),
-        }
+        self.writer.write(Op::Poll(poll.clone())).await?.poll()
     }
 
     async fn record_not_modified(
@@ -423,26 +562,24 @@ impl Store for SqliteStore {
         next_poll: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.writer
-            .write(Op::NotModified {
+            .write(Op::NotModified(Unchanged {
                 source: source.to_string(),
                 at: ms(at),
                 validators: validators.cloned(),
                 hint_secs: hint.map(secs),
                 next_poll: ms(next_poll),
-            })
+            }))
             .await?;
         Ok(())
     }
 
     async fn set_next_poll(&self, source: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sources (name, next_poll_at) VALUES (?, ?)
-             ON CONFLICT (name) DO UPDATE SET next_poll_at = excluded.next_poll_at",
-        )
-        .bind(source)
-        .bind(ms(at))
-        .execute(&self.pool)
-        .await?;
+        self.writer
+            .write(Op::NextPoll {
+                source: source.to_string(),
+                at: ms(at),
+            })
+            .await?;
         Ok(())
     }
 
@@ -482,21 +619,15 @@ impl Store for SqliteStore {
         message: &str,
         at: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
-        let failures: i64 = sqlx::query_scalar(
-            "INSERT INTO sources (name, last_error, last_error_kind, last_error_at, last_poll_at, failures)
-             VALUES (?1, ?2, ?3, ?4, ?4, 1)
-             ON CONFLICT (name) DO UPDATE SET last_error = excluded.last_error,
-                 last_error_kind = excluded.last_error_kind, last_error_at = excluded.last_error_at,
-                 last_poll_at = excluded.last_poll_at, failures = sources.failures + 1
-             RETURNING failures",
-        )
-        .bind(source)
-        .bind(message)
-        .bind(kind)
-        .bind(ms(at))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(failures.try_into().unwrap_or(u32::MAX))
+        self.writer
+            .write(Op::Failure {
+                source: source.to_string(),
+                kind: kind.to_string(),
+                message: message.to_string(),
+                at: ms(at),
+            })
+            .await?
+            .count()
     }
 
     async fn due_deliveries(
@@ -568,36 +699,14 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<HashSet<String>, StoreError> {
-        let ids_json = serde_json::to_string(ids)?;
-        let claimed = sqlx::query(
-            "UPDATE deliveries SET claimed_until = ?
-             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'
-               AND (claimed_until IS NULL OR claimed_until < ?)",
-        )
-        .bind(ms(until))
-        .bind(&ids_json)
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        let distinct: HashSet<&String> = ids.iter().collect();
-        if claimed as usize == distinct.len() {
-            return Ok(ids.iter().cloned().collect());
-        }
-        if claimed == 0 {
-            return Ok(HashSet::new());
-        }
-        // Some were taken meanwhile: ask which are ours (rows stream back
-        // one message each, so only when needed).
-        let mine = sqlx::query_scalar(
-            "SELECT id FROM deliveries
-             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending' AND claimed_until = ?",
-        )
-        .bind(&ids_json)
-        .bind(ms(until))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(mine.into_iter().collect())
+        self.writer
+            .write(Op::Claim {
+                ids: ids.to_vec(),
+                now: ms(now),
+                until: ms(until),
+            })
+            .await?
+            .ids()
     }
 
     async fn renew_claims(
@@ -606,18 +715,14 @@ impl Store for SqliteStore {
         held: DateTime<Utc>,
         until: Option<DateTime<Utc>>,
     ) -> Result<HashSet<String>, StoreError> {
-        let renewed = sqlx::query_scalar(
-            "UPDATE deliveries SET claimed_until = ?
-             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'
-               AND claimed_until = ?
-             RETURNING id",
-        )
-        .bind(until.map(ms))
-        .bind(serde_json::to_string(ids)?)
-        .bind(ms(held))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(renewed.into_iter().collect())
+        self.writer
+            .write(Op::Renew {
+                ids: ids.to_vec(),
+                held: ms(held),
+                until: until.map(ms),
+            })
+            .await?
+            .ids()
     }
 
     async fn delivery_sent(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -636,26 +741,24 @@ impl Store for SqliteStore {
         error: &str,
         next_attempt: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, claimed_until = NULL
-             WHERE id = ? AND state = 'pending'",
-        )
-        .bind(error)
-        .bind(ms(next_attempt))
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        self.writer
+            .write(Op::Failed {
+                id: id.to_string(),
+                error: error.to_string(),
+                next_attempt: Some(ms(next_attempt)),
+            })
+            .await?;
         Ok(())
     }
 
     async fn delivery_dead(&self, id: &str, error: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?, claimed_until = NULL WHERE id = ? AND state = 'pending'",
-        )
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        self.writer
+            .write(Op::Failed {
+                id: id.to_string(),
+                error: error.to_string(),
+                next_attempt: None,
+            })
+            .await?;
         Ok(())
     }
 

@@ -12,7 +12,12 @@
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, not_modified_in, record_poll_in, sent_in};
+use std::collections::HashSet;
+
+use super::{
+    StoreError, claim_in, failed_in, failure_in, next_poll_in, not_modified_in, record_poll_in,
+    renew_in, sent_in,
+};
 use crate::fetch::Validators;
 use crate::store::{PollOutcome, PollRecord};
 
@@ -22,17 +27,46 @@ const MAX_GROUP: usize = 64;
 /// A write the group commit takes.
 pub(super) enum Op {
     Poll(PollRecord),
-    NotModified {
-        source: String,
-        at: i64,
-        validators: Option<Validators>,
-        hint_secs: Option<i64>,
-        next_poll: i64,
-    },
+    NotModified(Unchanged),
     Sent {
         id: String,
         at: i64,
     },
+    /// A temporary failure (`next_attempt`) or a permanent one (`None`).
+    Failed {
+        id: String,
+        error: String,
+        next_attempt: Option<i64>,
+    },
+    Claim {
+        ids: Vec<String>,
+        now: i64,
+        until: i64,
+    },
+    Renew {
+        ids: Vec<String>,
+        held: i64,
+        until: Option<i64>,
+    },
+    Failure {
+        source: String,
+        kind: String,
+        message: String,
+        at: i64,
+    },
+    NextPoll {
+        source: String,
+        at: i64,
+    },
+}
+
+/// A `304`, or a body identical to the last one.
+pub(super) struct Unchanged {
+    pub source: String,
+    pub at: i64,
+    pub validators: Option<Validators>,
+    pub hint_secs: Option<i64>,
+    pub next_poll: i64,
 }
 
 impl Op {
@@ -40,6 +74,7 @@ impl Op {
     fn poll_source(&self) -> Option<&str> {
         match self {
             Op::Poll(poll) => Some(&poll.source),
+            Op::NotModified(unchanged) => Some(&unchanged.source),
             _ => None,
         }
     }
@@ -49,6 +84,37 @@ impl Op {
 pub(super) enum Done {
     Poll(PollOutcome),
     Written,
+    Ids(HashSet<String>),
+    Count(u32),
+}
+
+impl Done {
+    pub(super) fn ids(self) -> Result<HashSet<String>, StoreError> {
+        match self {
+            Done::Ids(ids) => Ok(ids),
+            _ => Err(mismatch()),
+        }
+    }
+
+    pub(super) fn count(self) -> Result<u32, StoreError> {
+        match self {
+            Done::Count(n) => Ok(n),
+            _ => Err(mismatch()),
+        }
+    }
+
+    pub(super) fn poll(self) -> Result<PollOutcome, StoreError> {
+        match self {
+            Done::Poll(outcome) => Ok(outcome),
+            _ => Err(mismatch()),
+        }
+    }
+}
+
+/// An answer of the wrong kind: a bug in this module, reported rather than
+/// panicking in the middle of a poll.
+fn mismatch() -> StoreError {
+    StoreError::Group("internal error: a state write answered the wrong kind".into())
 }
 
 struct Write {
@@ -163,35 +229,62 @@ impl Failure {
     }
 }
 
-/// Applies `group` in order in one transaction.
+/// Applies `group` in one transaction: in order, except that `304`s and
+/// sent deliveries (which depend on nothing else in a group: each source
+/// is in a group once, and a delivery is claimed, hence committed, before
+/// it is sent) are written last, each kind in one statement.
 async fn apply(pool: &SqlitePool, group: &[Write]) -> Result<Vec<Done>, Failure> {
     let mut tx = pool
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(|e| Failure::Begin(e.into()))?;
     let mut done = Vec::with_capacity(group.len());
+    let (mut unchanged, mut sent) = (Vec::new(), Vec::new());
     for write in group {
         let result = match &write.op {
             Op::Poll(poll) => record_poll_in(&mut tx, poll).await.map(Done::Poll),
-            Op::NotModified {
+            Op::NotModified(u) => {
+                unchanged.push(u);
+                Ok(Done::Written)
+            }
+            Op::Sent { id, at } => {
+                sent.push((id.as_str(), *at));
+                Ok(Done::Written)
+            }
+            Op::Failed {
+                id,
+                error,
+                next_attempt,
+            } => failed_in(&mut tx, id, error, *next_attempt)
+                .await
+                .map(|()| Done::Written),
+            Op::Claim { ids, now, until } => {
+                claim_in(&mut tx, ids, *now, *until).await.map(Done::Ids)
+            }
+            Op::Renew { ids, held, until } => {
+                renew_in(&mut tx, ids, *held, *until).await.map(Done::Ids)
+            }
+            Op::Failure {
                 source,
+                kind,
+                message,
                 at,
-                validators,
-                hint_secs,
-                next_poll,
-            } => not_modified_in(
-                &mut tx,
-                source,
-                *at,
-                validators.as_ref(),
-                *hint_secs,
-                *next_poll,
-            )
-            .await
-            .map(|()| Done::Written),
-            Op::Sent { id, at } => sent_in(&mut tx, id, *at).await.map(|()| Done::Written),
+            } => failure_in(&mut tx, source, kind, message, *at)
+                .await
+                .map(Done::Count),
+            Op::NextPoll { source, at } => next_poll_in(&mut tx, source, *at)
+                .await
+                .map(|()| Done::Written),
         };
         done.push(result.map_err(Failure::Write)?);
+    }
+    if !unchanged.is_empty() {
+        not_modified_in(&mut tx, &unchanged)
+            .await
+            .map_err(Failure::Write)?;
+    }
+    if !sent.is_empty() {
+        sent_in(&mut tx, &sent).await.map_err(Failure::Write)?;
     }
     tx.commit().await.map_err(|e| Failure::Write(e.into()))?;
     Ok(done)
