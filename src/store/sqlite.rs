@@ -142,155 +142,208 @@ fn secs(d: Duration) -> i64 {
 }
 
 /// One alert and its deliveries, inside a recording transaction: returns
-/// how many alerts (0 or 1) and deliveries were new.
+/// how many alerts (0 or 1) were new.
 async fn insert_alert(
     tx: &mut sqlx::SqliteConnection,
     source: &str,
     new: &NewAlert,
     at: i64,
-) -> Result<(usize, usize), StoreError> {
-    insert_alerts(tx, source, &[new], at).await
+) -> Result<usize, StoreError> {
+    Ok(insert_alerts(tx, &[(source, new, at)]).await?.len())
 }
 
-/// Alerts and their deliveries, inside a recording transaction, in two
-/// statements whatever their number: returns how many alerts and
-/// deliveries were new. An alert that exists already (same rule, source
-/// and article key) is skipped with its deliveries.
-async fn insert_alerts(
+/// An alert by what makes it unique: (source, rule, article key).
+type AlertKey<'a> = (&'a str, &'a str, &'a str);
+
+/// Alerts and their deliveries, each with its source and the time it is
+/// recorded, inside a recording transaction, in two statements whatever
+/// their number. Returns the alerts that were new; one that exists
+/// already (same rule, source and article key) is skipped with its
+/// deliveries.
+async fn insert_alerts<'a>(
     tx: &mut sqlx::SqliteConnection,
-    source: &str,
-    alerts: &[&NewAlert],
-    at: i64,
-) -> Result<(usize, usize), StoreError> {
+    alerts: &[(&'a str, &'a NewAlert, i64)],
+) -> Result<HashSet<AlertKey<'a>>, StoreError> {
     if alerts.is_empty() {
-        return Ok((0, 0));
+        return Ok(HashSet::new());
     }
     let rows = alerts
         .iter()
-        .map(|new| {
+        .map(|(source, new, _)| {
             Ok(serde_json::json!([
                 new.alert.rule,
+                source,
                 new.alert.article.key,
                 serde_json::to_string(&new.alert)?,
                 ms(new.alert.detected_at),
             ]))
         })
         .collect::<Result<Vec<_>, serde_json::Error>>()?;
-    let inserted: Vec<(i64, String, String)> = sqlx::query_as(
+    let inserted: Vec<(i64, String, String, String)> = sqlx::query_as(
         "INSERT INTO alerts (rule, source, article_key, payload, detected_at)
-         SELECT value ->> 0, ?1, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?2) WHERE true
-         ON CONFLICT DO NOTHING RETURNING id, rule, article_key",
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4
+         FROM json_each(?) WHERE true
+         ON CONFLICT DO NOTHING RETURNING id, source, rule, article_key",
     )
-    .bind(source)
     .bind(serde_json::to_string(&rows)?)
     .fetch_all(&mut *tx)
     .await?;
-    let ids: std::collections::HashMap<(&str, &str), i64> = inserted
+    let ids: std::collections::HashMap<(&str, &str, &str), i64> = inserted
         .iter()
-        .map(|(id, rule, key)| ((rule.as_str(), key.as_str()), *id))
+        .map(|(id, source, rule, key)| ((source.as_str(), rule.as_str(), key.as_str()), *id))
         .collect();
+    let mut new_alerts = HashSet::new();
     let mut deliveries = Vec::new();
-    for new in alerts {
-        let Some(&alert_id) = ids.get(&(new.alert.rule.as_str(), new.alert.article.key.as_str()))
-        else {
+    for &(source, new, at) in alerts {
+        let key = (
+            source,
+            new.alert.rule.as_str(),
+            new.alert.article.key.as_str(),
+        );
+        let Some(&alert_id) = ids.get(&key) else {
             continue;
         };
+        new_alerts.insert(key);
         for d in &new.deliveries {
             let (state, due) = match d.hold_until {
                 Some(until) => ("held", ms(until)),
                 None => ("pending", at),
             };
-            deliveries.push(serde_json::json!([d.id, alert_id, d.notifier, state, due]));
+            deliveries.push(serde_json::json!([
+                d.id, alert_id, d.notifier, state, due, at
+            ]));
         }
     }
-    let delivered = sqlx::query(
+    sqlx::query(
         "INSERT INTO deliveries (id, alert_id, notifier, state, next_attempt_at, created_at)
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, ?1
-         FROM json_each(?2) WHERE true ON CONFLICT DO NOTHING",
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5
+         FROM json_each(?) WHERE true ON CONFLICT DO NOTHING",
     )
-    .bind(at)
     .bind(serde_json::to_string(&deliveries)?)
     .execute(&mut *tx)
-    .await?
-    .rows_affected() as usize;
-    Ok((inserted.len(), delivered))
+    .await?;
+    Ok(new_alerts)
 }
 
-/// Records one successful poll inside a write transaction (see
+/// Records successful polls, each of a different source, inside a write
+/// transaction, in five statements at most whatever their number (see
 /// [`Store::record_poll`]).
-async fn record_poll_in(
+async fn record_polls_in(
     tx: &mut sqlx::SqliteConnection,
-    poll: &PollRecord,
-) -> Result<PollOutcome, StoreError> {
-    let at = ms(poll.at);
-    let mut outcome = PollOutcome::default();
-    // Every key in one statement (one round trip to SQLite's thread,
-    // not one per key). When every key was new, as on a first poll,
-    // that is the whole answer; otherwise one query names the keys this
-    // transaction added (rows stream back one message each, so asking
-    // only when needed keeps a busy poll cheap).
-    let all_keys: Vec<&str> = poll
-        .articles
+    polls: &[&PollRecord],
+) -> Result<Vec<PollOutcome>, StoreError> {
+    // Every key in one statement. When every key was new, as on a first
+    // poll, that is the whole answer; otherwise one query names the keys
+    // this transaction added (rows stream back one message each, so asking
+    // only when needed keeps a busy cycle cheap).
+    let keys: Vec<(&str, &str, i64)> = polls
         .iter()
-        .flat_map(|a| a.keys.iter().map(String::as_str))
+        .flat_map(|poll| {
+            let at = ms(poll.at);
+            poll.articles
+                .iter()
+                .flat_map(|a| a.keys.iter())
+                .map(move |key| (poll.source.as_str(), key.as_str(), at))
+        })
         .collect();
-    let keys_json = serde_json::to_string(&all_keys)?;
+    let keys_json = serde_json::to_string(&keys)?;
     let added = sqlx::query(
         "INSERT INTO article_keys (source, key, first_seen)
-         SELECT ?1, value, ?2 FROM json_each(?3) WHERE true
+         SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true
          ON CONFLICT DO NOTHING",
     )
-    .bind(&poll.source)
-    .bind(at)
     .bind(&keys_json)
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    let distinct: HashSet<&str> = all_keys.iter().copied().collect();
-    let mut inserted: HashSet<String> = if added as usize == distinct.len() {
-        distinct.iter().map(|k| k.to_string()).collect()
+    let distinct: HashSet<(&str, &str)> = keys.iter().map(|&(s, k, _)| (s, k)).collect();
+    let mut inserted: HashSet<(&str, &str)> = if added as usize == distinct.len() {
+        distinct
     } else if added == 0 {
         HashSet::new()
     } else {
-        // This transaction holds the write lock: a key first seen at
-        // this very millisecond is one it added.
-        sqlx::query_scalar(
-            "SELECT key FROM article_keys
-             WHERE source = ?1 AND first_seen = ?2 AND key IN (SELECT value FROM json_each(?3))",
+        // This transaction holds the write lock, and each source is in it
+        // once: a key first seen at its poll's very millisecond is one it
+        // added.
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT k.source, k.key FROM json_each(?) AS j
+             JOIN article_keys AS k ON k.source = j.value ->> 0 AND k.key = j.value ->> 1
+                 AND k.first_seen = j.value ->> 2",
         )
-        .bind(&poll.source)
-        .bind(at)
         .bind(&keys_json)
         .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect()
+        .await?;
+        let rows: HashSet<(String, String)> = rows.into_iter().collect();
+        distinct
+            .into_iter()
+            .filter(|&(s, k)| rows.contains(&(s.to_string(), k.to_string())))
+            .collect()
     };
+    let mut outcomes = vec![PollOutcome::default(); polls.len()];
+    // (poll index, source, alert, time)
     let mut alerts = Vec::new();
-    for article in &poll.articles {
-        // In document order, a key counts as new for the first article
-        // that has it, as if each were inserted in turn.
-        let mut main_is_new = false;
-        for (i, key) in article.keys.iter().enumerate() {
-            let new = inserted.remove(key);
-            if i == 0 {
-                main_is_new = new;
+    for (p, (poll, outcome)) in polls.iter().zip(&mut outcomes).enumerate() {
+        let at = ms(poll.at);
+        for article in &poll.articles {
+            // In document order, a key counts as new for the first article
+            // that has it, as if each were inserted in turn.
+            let mut main_is_new = false;
+            for (i, key) in article.keys.iter().enumerate() {
+                let new = inserted.remove(&(poll.source.as_str(), key.as_str()));
+                if i == 0 {
+                    main_is_new = new;
+                }
             }
+            if article.known || !main_is_new {
+                continue;
+            }
+            outcome.articles += 1;
+            alerts.extend(
+                article
+                    .alerts
+                    .iter()
+                    .map(|a| (p, (poll.source.as_str(), a, at))),
+            );
         }
-        if article.known || !main_is_new {
-            continue;
-        }
-        outcome.articles += 1;
-        alerts.extend(&article.alerts);
     }
-    let (new_alerts, deliveries) = insert_alerts(tx, &poll.source, &alerts, at).await?;
-    outcome.alerts += new_alerts;
-    outcome.deliveries += deliveries;
+    let rows: Vec<(&str, &NewAlert, i64)> = alerts.iter().map(|(_, row)| *row).collect();
+    let new_alerts = insert_alerts(tx, &rows).await?;
+    for (p, (source, alert, _)) in &alerts {
+        let key = (
+            *source,
+            alert.alert.rule.as_str(),
+            alert.alert.article.key.as_str(),
+        );
+        if new_alerts.contains(&key) {
+            outcomes[*p].alerts += 1;
+            outcomes[*p].deliveries += alert.deliveries.len();
+        }
+    }
+    let sources = polls
+        .iter()
+        .zip(&outcomes)
+        .map(|(poll, outcome)| {
+            serde_json::json!([
+                poll.source,
+                poll.validators.etag,
+                poll.validators.last_modified,
+                ms(poll.at),
+                outcome.articles,
+                poll.body_hash,
+                poll.hint.map(secs),
+                poll.next_poll.map(ms),
+                poll.via_feed,
+            ])
+        })
+        .collect::<Vec<_>>();
     sqlx::query(
         "INSERT INTO sources (name, etag, last_modified, last_success, failures, items_seen,
              body_hash, hint_secs, last_poll_at, first_success_at, last_new_at, next_poll_at,
              via_feed)
-         VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?4, ?4, CASE WHEN ?5 > 0 THEN ?4 END, ?8, ?9)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 0, value ->> 4, value ->> 5,
+             value ->> 6, value ->> 3, value ->> 3,
+             CASE WHEN value ->> 4 > 0 THEN value ->> 3 END, value ->> 7, value ->> 8
+         FROM json_each(?) WHERE true
          ON CONFLICT (name) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,
              last_success = excluded.last_success, failures = 0,
              items_seen = sources.items_seen + excluded.items_seen,
@@ -301,18 +354,10 @@ async fn record_poll_in(
              next_poll_at = COALESCE(excluded.next_poll_at, sources.next_poll_at),
              via_feed = excluded.via_feed",
     )
-    .bind(&poll.source)
-    .bind(&poll.validators.etag)
-    .bind(&poll.validators.last_modified)
-    .bind(at)
-    .bind(outcome.articles as i64)
-    .bind(&poll.body_hash)
-    .bind(poll.hint.map(secs))
-    .bind(poll.next_poll.map(ms))
-    .bind(&poll.via_feed)
+    .bind(serde_json::to_string(&sources)?)
     .execute(&mut *tx)
     .await?;
-    Ok(outcome)
+    Ok(outcomes)
 }
 
 /// `304`s and unchanged bodies, inside a write transaction, in one
@@ -944,7 +989,7 @@ impl Store for SqliteStore {
 
     async fn record_alert(&self, alert: &NewAlert, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let (alerts, _) = insert_alert(&mut tx, &alert.alert.source, alert, ms(at)).await?;
+        let alerts = insert_alert(&mut tx, &alert.alert.source, alert, ms(at)).await?;
         tx.commit().await?;
         Ok(alerts == 1)
     }

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use std::collections::HashSet;
 
 use super::{
-    StoreError, claim_in, failed_in, failure_in, next_poll_in, not_modified_in, record_poll_in,
+    StoreError, claim_in, failed_in, failure_in, next_poll_in, not_modified_in, record_polls_in,
     renew_in, sent_in,
 };
 use crate::fetch::Validators;
@@ -229,20 +229,38 @@ impl Failure {
     }
 }
 
-/// Applies `group` in one transaction: in order, except that `304`s and
-/// sent deliveries (which depend on nothing else in a group: each source
-/// is in a group once, and a delivery is claimed, hence committed, before
-/// it is sent) are written last, each kind in one statement.
+/// Applies `group` in one transaction: in order, except that the polls
+/// are recorded first and the `304`s and sent deliveries last, each kind
+/// in a few statements whatever their number. Nothing else in a group
+/// depends on them: each source is in a group once, a delivery is claimed,
+/// hence committed, before it is sent, and the other writes touch the
+/// deliveries of alerts recorded earlier or a source's error state.
 async fn apply(pool: &SqlitePool, group: &[Write]) -> Result<Vec<Done>, Failure> {
     let mut tx = pool
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(|e| Failure::Begin(e.into()))?;
+    // The polls first, together; the other writes in order.
+    let polls: Vec<&PollRecord> = group
+        .iter()
+        .filter_map(|w| match &w.op {
+            Op::Poll(poll) => Some(poll),
+            _ => None,
+        })
+        .collect();
+    let mut outcomes = if polls.is_empty() {
+        Vec::new()
+    } else {
+        record_polls_in(&mut tx, &polls)
+            .await
+            .map_err(Failure::Write)?
+    }
+    .into_iter();
     let mut done = Vec::with_capacity(group.len());
     let (mut unchanged, mut sent) = (Vec::new(), Vec::new());
     for write in group {
         let result = match &write.op {
-            Op::Poll(poll) => record_poll_in(&mut tx, poll).await.map(Done::Poll),
+            Op::Poll(_) => Ok(Done::Poll(outcomes.next().unwrap_or_default())),
             Op::NotModified(u) => {
                 unchanged.push(u);
                 Ok(Done::Written)
