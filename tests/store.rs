@@ -345,3 +345,66 @@ async fn a_write_failing_among_others_committed_together_fails_alone() {
     }
     assert_eq!(store.outbox_counts().await.unwrap().pending, 39 * 2);
 }
+
+/// Polls of several sources committed together, some of their articles
+/// known and some new: each poll's outcome counts its own new articles,
+/// alerts and deliveries, and a key is new for its own source only.
+#[tokio::test]
+async fn polls_committed_together_each_count_their_own_new_articles() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("vigie.db"))
+        .await
+        .unwrap();
+    // Alerts and delivery ids of the source's own, as a real poll has.
+    let named = |source: &str, keys: &[&str]| {
+        let mut poll = PollRecord {
+            source: source.into(),
+            ..poll_with(keys)
+        };
+        for alert in poll.articles.iter_mut().flat_map(|a| a.alerts.iter_mut()) {
+            alert.alert.source = source.into();
+            for d in &mut alert.deliveries {
+                d.id = delivery_id("minusma", source, &alert.alert.article.key, &d.notifier);
+            }
+        }
+        poll
+    };
+    let first = [
+        named("wire-a", &["id:1", "id:2"]),
+        named("wire-b", &["id:1"]),
+        named("wire-c", &[]),
+    ];
+    let outcomes = futures_util::future::join_all(first.iter().map(|p| store.record_poll(p))).await;
+    let counts: Vec<(usize, usize, usize)> = outcomes
+        .into_iter()
+        .map(|o| o.unwrap())
+        .map(|o| (o.articles, o.alerts, o.deliveries))
+        .collect();
+    assert_eq!(counts, [(2, 2, 4), (1, 1, 2), (0, 0, 0)]);
+
+    // wire-a: one known, one new; wire-b: all known; wire-c: the key
+    // wire-a and wire-b know, new to wire-c.
+    let second = [
+        named("wire-a", &["id:2", "id:3"]),
+        named("wire-b", &["id:1"]),
+        named("wire-c", &["id:1"]),
+    ];
+    let outcomes =
+        futures_util::future::join_all(second.iter().map(|p| store.record_poll(p))).await;
+    let counts: Vec<(usize, usize, usize)> = outcomes
+        .into_iter()
+        .map(|o| o.unwrap())
+        .map(|o| (o.articles, o.alerts, o.deliveries))
+        .collect();
+    assert_eq!(counts, [(1, 1, 2), (0, 0, 0), (1, 1, 2)]);
+    let seen: Vec<u64> = futures_util::future::join_all(
+        ["wire-a", "wire-b", "wire-c"].map(|s| store.source_state(s)),
+    )
+    .await
+    .into_iter()
+    .map(|s| s.unwrap().unwrap().items_seen)
+    .collect();
+    assert_eq!(seen, [3, 1, 1]);
+    // Five alerts, two notifiers each.
+    assert_eq!(store.outbox_counts().await.unwrap().pending, 5 * 2);
+}
