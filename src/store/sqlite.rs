@@ -1,7 +1,9 @@
 //! The embedded SQLite backend: one file, WAL mode so readers never block
 //! the writer, a busy timeout so two processes on one file wait rather than
 //! fail, and write transactions taken with `BEGIN IMMEDIATE` so they never
-//! fail halfway on a lock upgrade.
+//! fail halfway on a lock upgrade. The frequent writes of a process go
+//! through one group commit ([`writer`]): what is queued shares one
+//! transaction, and each caller hears back once it is on disk.
 
 use std::collections::HashSet;
 use std::path::Path;
