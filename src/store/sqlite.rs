@@ -2,7 +2,7 @@
 //! the writer, a busy timeout so two processes on one file wait rather than
 //! fail, and write transactions taken with `BEGIN IMMEDIATE` so they never
 //! fail halfway on a lock upgrade. The frequent writes of a process go
-//! through one group commit ([`writer`]): what is queued shares one
+//! through one group commit (`writer.rs`): what is queued shares one
 //! transaction, and each caller hears back once it is on disk.
 
 use std::collections::HashSet;
