@@ -409,21 +409,20 @@ fn regex_prefixes(pattern: &str, case_sensitive: bool) -> Option<Vec<String>> {
 /// is looked up once in `vocabulary` (the words of every pattern of every
 /// rule), and the patterns starting with that word are followed from there
 /// word by word. A text is scanned once however many rules there are, and a
-/// word no rule mentions costs one hash lookup.
+/// word no rule mentions costs one hash and, mostly, one bit test.
 #[derive(Debug)]
 struct Group {
     opts: FoldOptions,
     vocabulary: Vocabulary,
     /// For each word id, the patterns whose first exact word it is.
     by_first: Csr,
-    /// Single-word prefix patterns, and regexes whose matches must start
-    /// with a known prefix, by that prefix.
-    by_prefix: WordMap<Vec<PrefixUse>>,
-    /// The distinct byte lengths of the keys of `by_prefix`, ascending.
-    prefix_lengths: Vec<usize>,
-    /// A bit for each first two bytes of a key of `by_prefix`: most words
-    /// start otherwise and need no prefix lookup at all.
-    prefix_starts: Vec<u64>,
+    /// The keys of single-word prefix patterns, and of regexes whose
+    /// matches must start with a known prefix; ids index `prefix_uses`.
+    prefixes: Vocabulary,
+    /// For each prefix id, what a word starting with it means.
+    prefix_uses: Vec<Vec<PrefixUse>>,
+    /// See [`PrefixLengths`]: most words need no prefix lookup at all.
+    prefix_lengths: PrefixLengths,
     /// Indexed by pattern id.
     patterns: Vec<Pattern>,
     /// For each pattern id, the rules it triggers (see
@@ -460,7 +459,11 @@ struct GroupBuilder {
     opts: FoldOptions,
     /// Pattern ids by the pattern's words (`" a b "`, `" a b"` for a prefix).
     ids: HashMap<String, usize>,
-    vocabulary: Vocabulary,
+    /// Word ids by word, while rules are compiled; frozen into a
+    /// [`Vocabulary`] by [`GroupBuilder::build`].
+    word_ids: HashMap<Box<str>, u32>,
+    /// The words, by id.
+    words: Vec<Box<str>>,
     patterns: Vec<Pattern>,
     regex_ids: HashMap<String, usize>,
     regexes: Vec<Regex>,
@@ -496,12 +499,18 @@ impl GroupBuilder {
     }
 
     fn word(&mut self, word: &str) -> u32 {
-        self.vocabulary.insert(word)
+        if let Some(&id) = self.word_ids.get(word) {
+            return id;
+        }
+        let id = self.words.len() as u32;
+        self.words.push(word.into());
+        self.word_ids.insert(word.into(), id);
+        id
     }
 
     fn build(self) -> Result<Group, RuleError> {
-        let mut by_first_lists = vec![Vec::new(); self.vocabulary.len()];
-        let mut by_prefix: WordMap<Vec<PrefixUse>> = WordMap::default();
+        let mut by_first_lists = vec![Vec::new(); self.words.len()];
+        let mut by_prefix: HashMap<Box<str>, Vec<PrefixUse>> = HashMap::new();
         for (id, p) in self.patterns.iter().enumerate() {
             match (p.exact.first(), &p.prefix) {
                 (Some(&first), prefix) => {
@@ -530,15 +539,12 @@ impl GroupBuilder {
                 None => set_members.push(index),
             }
         }
-        let mut prefix_starts = vec![0u64; 1 << 10];
-        for key in by_prefix.keys() {
-            if let Some(i) = two_bytes(key) {
-                prefix_starts[i >> 6] |= 1 << (i & 63);
-            }
-        }
-        let mut prefix_lengths: Vec<usize> = by_prefix.keys().map(|k| k.len()).collect();
-        prefix_lengths.sort_unstable();
-        prefix_lengths.dedup();
+        // In a fixed order, so that a config always compiles the same way.
+        let mut by_prefix: Vec<(Box<str>, Vec<PrefixUse>)> = by_prefix.into_iter().collect();
+        by_prefix.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let prefix_lengths = PrefixLengths::new(by_prefix.iter().map(|(key, _)| &**key));
+        let prefixes = Vocabulary::new(by_prefix.iter().map(|(key, _)| &**key));
+        let prefix_uses = by_prefix.into_iter().map(|(_, uses)| uses).collect();
         let regex_set = if set_members.is_empty() {
             None
         } else {
@@ -554,7 +560,7 @@ impl GroupBuilder {
         };
         Ok(Group {
             opts: self.opts,
-            vocabulary: self.vocabulary,
+            vocabulary: Vocabulary::new(self.words.iter().map(|w| &**w)),
             by_first: Csr::new(by_first_lists),
             triggers: Csr::new(
                 self.patterns
@@ -562,9 +568,9 @@ impl GroupBuilder {
                     .map(|p| p.rules.iter().map(|&r| r as u32).collect())
                     .collect(),
             ),
-            by_prefix,
+            prefixes,
+            prefix_uses,
             prefix_lengths,
-            prefix_starts,
             patterns: self.patterns,
             regexes: self.regexes,
             regex_set,
@@ -970,11 +976,11 @@ impl Matcher {
         for (g, gs) in scan.groups.iter().enumerate() {
             let Some(gs) = gs else { continue };
             let group = &self.groups[g];
-            for &(p, _) in &gs.hits {
-                let rules = group.triggers.get(p).unwrap_or_default();
+            for hit in &gs.hits {
+                let rules = group.triggers.get(hit.pattern as usize).unwrap_or_default();
                 candidates.extend(rules.iter().map(|&r| r as usize));
             }
-            for &i in gs.regex.keys() {
+            for &(i, _) in &gs.regex {
                 candidates.extend(group.regex_rules[i].iter().copied());
             }
         }
@@ -1189,13 +1195,12 @@ impl Matcher {
         };
         match &term.kind {
             Kind::Words { group, pattern } => {
-                if let Some(h) = ctx.scan.pattern(*group, *pattern) {
-                    for f in Field::TEXT {
-                        if term.wants(f)
-                            && let Some(span) = h.first(f)
-                        {
-                            push(f, span);
-                        }
+                for f in Field::TEXT {
+                    if term.wants(f)
+                        && let Some(span) =
+                            ctx.scan.first(&self.groups[*group], *group, *pattern, f)
+                    {
+                        push(f, span);
                     }
                 }
             }
@@ -1298,227 +1303,336 @@ struct Ctx<'a> {
     scan: Scan<'a>,
 }
 
-/// Where the patterns of a group were found in one field.
-#[derive(Debug, Default)]
+/// Where one pattern was found: for each text field (indexed like
+/// [`Field::TEXT`]), one more than the index of the first word of its first
+/// occurrence, 0 if not found there.
+#[derive(Debug, Clone, Copy)]
 struct PatternHit {
-    /// The first occurrence in each text field, as a byte range of the
-    /// original text; indexed like [`Field::TEXT`].
-    first: [Option<Range<usize>>; 5],
+    pattern: u32,
+    first: [u32; 5],
 }
 
-impl PatternHit {
-    fn first(&self, field: Field) -> Option<Range<usize>> {
-        self.first.get(field as usize).cloned().flatten()
-    }
-}
-
+/// One group's scan of one article, in buffers that the next article reuses
+/// (see [`SCANS`]): once warm, folding and scanning allocate nothing.
 #[derive(Debug, Default)]
 struct GroupScan {
-    /// Indexed like [`Field::TEXT`]; `None` for a field not scanned.
-    folded: [Option<Folded>; 5],
+    /// The text fields folded and scanned (bits); the buffers of the other
+    /// fields hold an earlier article.
+    scanned: u8,
+    /// Indexed like [`Field::TEXT`].
+    folded: [Folded; 5],
     /// The vocabulary id of each word of each field (`u32::MAX`: a word no
     /// rule has), for proximity searches.
     ids: [Vec<u32>; 5],
     /// For each pattern id, the fields (bits) it was found in: what rule
-    /// evaluation asks, answered without hashing.
+    /// evaluation asks, answered without hashing. All zero between scans,
+    /// so that an article does not clear as many bytes as there are
+    /// patterns: [`GroupScan::reset`] zeroes what a scan set.
     found: Vec<u8>,
     /// For each pattern id, one more than its index in `hits` (0: not
-    /// found), so that a hit is recorded and read without hashing.
+    /// found); all zero between scans too.
     slots: Vec<u32>,
-    /// The patterns found, in the order first found, with where.
-    hits: Vec<(usize, PatternHit)>,
-    /// For each regex found, the text fields (bits) it was found in.
-    regex: IdMap<u8>,
+    /// The patterns found, in the order first found.
+    hits: Vec<PatternHit>,
+    /// The regexes found, each with the text fields (bits) it was found in.
+    regex: Vec<(usize, u8)>,
+    /// The regexes worth running over the field being scanned.
+    regex_candidates: Vec<usize>,
 }
 
-/// Pattern and regex ids are small integers: a multiplicative hash spreads
-/// them well enough, where SipHash showed in profiles.
-#[derive(Debug, Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
+impl GroupScan {
+    fn folded(&self, field: Field) -> Option<&Folded> {
+        (self.scanned & field.bit() != 0)
+            .then(|| self.folded.get(field as usize))
+            .flatten()
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
+    fn ids(&self, field: Field) -> Option<&[u32]> {
+        (self.scanned & field.bit() != 0)
+            .then(|| self.ids.get(field as usize).map(Vec::as_slice))
+            .flatten()
+    }
+
+    /// Zeroes what a scan set, for the next article.
+    fn reset(&mut self) {
+        for hit in &self.hits {
+            let p = hit.pattern as usize;
+            if let (Some(mark), Some(slot)) = (self.found.get_mut(p), self.slots.get_mut(p)) {
+                *mark = 0;
+                *slot = 0;
+            }
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word) ^ rest.len() as u64);
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
+        self.hits.clear();
+        self.regex.clear();
+        self.scanned = 0;
     }
 }
 
-impl IdHasher {
-    fn add(&mut self, value: u64) {
-        let mixed = (self.0.rotate_left(5) ^ value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        // The table picks buckets with the low bits: fold the high ones in.
-        self.0 = mixed ^ (mixed >> 29);
-    }
+thread_local! {
+    /// Finished scans, whose buffers the next articles on this thread reuse.
+    /// Boxed: a scan moves in and out for every article, and a box moves
+    /// as a pointer.
+    #[allow(clippy::vec_box)]
+    static SCANS: std::cell::RefCell<Vec<Box<GroupScan>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The words of a group's patterns, each with its id.
+/// A scan with empty buffers, from [`SCANS`] when there is one.
+fn pooled_scan() -> Box<GroupScan> {
+    SCANS
+        .try_with(|pool| pool.try_borrow_mut().ok()?.pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// The words of a group's patterns (or its prefixes), each with its id.
 ///
-/// Looked up once per word of every text, so built for that: the table is
-/// keyed by the word's 64-bit hash and the word is then compared in place,
-/// without the library call a string key costs. Two words with one hash
-/// (never seen, but possible) keep working through `collided`.
-#[derive(Debug)]
+/// Looked up once per word of every text, so built for that: most words
+/// of a text are no rule's, and a small bit table (in cache) says so from
+/// the word's hash alone; the others probe an open-addressed table of
+/// hash tags and ids, and a word is compared only when its tag matches.
+/// Two words with one hash both stay found: the probe goes on past a tag
+/// whose word differs.
+#[derive(Debug, Default)]
 struct Vocabulary {
-    /// One bit per hash bucket of [`MAYBE_BITS`]: most words of a text are
-    /// no rule's, and this small table (in cache) says so without a probe
-    /// of the large one.
+    /// One bit per value of the hash's top bits, set for the words': about
+    /// 16 bits per word.
     maybe: Vec<u64>,
-    by_hash: HashMap<u64, Slot, std::hash::BuildHasherDefault<PassHasher>>,
-    words: Vec<Box<str>>,
-    collided: WordMap<u32>,
+    /// 64 minus log2 of the bits of `maybe`.
+    maybe_shift: u32,
+    /// A power of two of slots, at least twice the words, so that probes
+    /// are short and always reach an empty slot.
+    table: Vec<VocabularySlot>,
+    /// The words' bytes, end to end; word `i` ends at `ends[i]`.
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
 }
 
-/// A word's id, with its first 16 bytes and its length kept in the table
-/// itself: most words are checked without reading the word elsewhere.
 #[derive(Debug, Clone, Copy)]
-struct Slot {
+struct VocabularySlot {
+    /// The top half of the word's hash.
+    tag: u32,
+    /// [`VocabularySlot::EMPTY`] for an empty slot.
     id: u32,
-    len: u32,
-    /// Two words rather than a `u128`, whose 16-byte alignment would make
-    /// every bucket of the table half as large again.
-    head: [u64; 2],
 }
 
-/// The first 16 bytes of a word, zero-padded.
-fn head(word: &[u8]) -> [u64; 2] {
-    let mut buf = [0u8; 16];
-    let n = word.len().min(16);
-    buf[..n].copy_from_slice(&word[..n]);
-    let (a, b) = buf.split_at(8);
-    let word = |half: &[u8]| u64::from_le_bytes(half.try_into().unwrap_or([0; 8]));
-    [word(a), word(b)]
-}
-
-/// log2 of the bits of [`Vocabulary::maybe`]: 2^18 bits, 32 KiB.
-const MAYBE_BITS: u32 = 18;
-
-impl Default for Vocabulary {
-    fn default() -> Vocabulary {
-        Vocabulary {
-            maybe: vec![0; 1 << (MAYBE_BITS - 6)],
-            by_hash: HashMap::default(),
-            words: Vec::new(),
-            collided: WordMap::default(),
-        }
-    }
-}
-
-/// The bit of [`Vocabulary::maybe`] for a hash: its top bits, which the
-/// table's buckets (low bits) do not use.
-fn maybe_bit(hash: u64) -> (usize, u64) {
-    let bit = (hash >> (64 - MAYBE_BITS)) as usize;
-    (bit >> 6, 1 << (bit & 63))
+impl VocabularySlot {
+    const EMPTY: u32 = u32::MAX;
 }
 
 impl Vocabulary {
-    fn len(&self) -> usize {
-        self.words.len()
+    /// The `words` (distinct), with ids in their order.
+    fn new<'w>(words: impl ExactSizeIterator<Item = &'w str>) -> Vocabulary {
+        let hashed: Vec<(&str, u64)> = words.map(|w| (w, word_hash(w.as_bytes()))).collect();
+        Vocabulary::with_hashes(&hashed)
     }
 
-    fn insert(&mut self, word: &str) -> u32 {
-        if let Some(id) = self.get(word) {
-            return id;
-        }
-        let id = self.words.len() as u32;
-        self.words.push(word.into());
-        let slot = Slot {
-            id,
-            len: word.len() as u32,
-            head: head(word.as_bytes()),
+    /// The words, each with its hash: [`word_hash`] but in tests.
+    fn with_hashes(words: &[(&str, u64)]) -> Vocabulary {
+        let n = words.len();
+        let bits = (16 * n).next_power_of_two().max(512);
+        let mut v = Vocabulary {
+            maybe: vec![0; bits / 64],
+            maybe_shift: 64 - bits.trailing_zeros(),
+            table: vec![
+                VocabularySlot {
+                    tag: 0,
+                    id: VocabularySlot::EMPTY,
+                };
+                (2 * n).next_power_of_two().max(8)
+            ],
+            bytes: Vec::new(),
+            ends: Vec::with_capacity(n),
         };
-        let hash = word_hash(word);
-        let (at, bit) = maybe_bit(hash);
-        self.maybe[at] |= bit;
-        match self.by_hash.entry(hash) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(slot);
+        let mask = v.table.len() - 1;
+        for &(word, hash) in words {
+            let id = v.ends.len() as u32;
+            v.bytes.extend_from_slice(word.as_bytes());
+            v.ends.push(v.bytes.len());
+            let (at, bit) = v.maybe_bit(hash);
+            v.maybe[at] |= bit;
+            let mut i = hash as usize & mask;
+            while v.table[i].id != VocabularySlot::EMPTY {
+                i = (i + 1) & mask;
             }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.collided.insert(word.into(), id);
-            }
+            v.table[i] = VocabularySlot {
+                tag: (hash >> 32) as u32,
+                id,
+            };
         }
-        id
+        v
     }
 
-    fn get(&self, word: &str) -> Option<u32> {
-        let bytes = word.as_bytes();
-        let hash = word_hash(word);
-        let (at, bit) = maybe_bit(hash);
-        if self.maybe[at] & bit == 0 && self.collided.is_empty() {
+    fn maybe_bit(&self, hash: u64) -> (usize, u64) {
+        let bit = (hash >> self.maybe_shift) as usize;
+        (bit >> 6, 1 << (bit & 63))
+    }
+
+    fn word(&self, id: u32) -> &[u8] {
+        let id = id as usize;
+        let start = match id.checked_sub(1) {
+            Some(before) => self.ends.get(before).copied().unwrap_or(0),
+            None => 0,
+        };
+        let end = self.ends.get(id).copied().unwrap_or(start);
+        self.bytes.get(start..end).unwrap_or_default()
+    }
+
+    #[inline]
+    fn get(&self, word: &[u8]) -> Option<u32> {
+        self.get_hashed(word, word_hash(word))
+    }
+
+    #[inline]
+    fn get_hashed(&self, word: &[u8], hash: u64) -> Option<u32> {
+        let (at, bit) = self.maybe_bit(hash);
+        if self.maybe.get(at)? & bit == 0 {
             return None;
         }
-        if let Some(slot) = self.by_hash.get(&hash)
-            && slot.len as usize == bytes.len()
-            && slot.head == head(bytes)
-            && (bytes.len() <= 16 || *self.words[slot.id as usize] == *word)
-        {
-            return Some(slot.id);
-        }
-        if self.collided.is_empty() {
-            None
-        } else {
-            self.collided.get(word).copied()
+        let mask = self.table.len().checked_sub(1)?;
+        let tag = (hash >> 32) as u32;
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = *self.table.get(i)?;
+            if slot.id == VocabularySlot::EMPTY {
+                return None;
+            }
+            if slot.tag == tag && self.word(slot.id) == word {
+                return Some(slot.id);
+            }
+            i = (i + 1) & mask;
         }
     }
 }
 
-fn word_hash(word: &str) -> u64 {
-    use std::hash::Hasher as _;
-    let mut h = IdHasher::default();
-    h.write(word.as_bytes());
-    h.finish()
-}
-
-/// For keys that are already hashes.
-#[derive(Debug, Default, Clone, Copy)]
-struct PassHasher(u64);
-
-impl std::hash::Hasher for PassHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
+/// A fast hash of a word's bytes (the folded multiply of foldhash and
+/// wyhash over the first and last bytes, and every 8 bytes between for a
+/// long word). Its quality only matters for speed: every lookup compares
+/// the word itself.
+#[inline]
+fn word_hash(word: &[u8]) -> u64 {
+    const K0: u64 = 0x243F_6A88_85A3_08D3;
+    const K1: u64 = 0x1319_8A2E_0370_7344;
+    let n = word.len();
+    let (mut a, b) = match word {
+        [] => (0, 0),
+        [first, .., last] if n < 4 => {
+            let middle = word.get(n / 2).copied().unwrap_or(0);
+            (
+                u64::from(*first) << 16 | u64::from(middle) << 8 | u64::from(*last),
+                0,
+            )
+        }
+        [only] => (u64::from(*only), 0),
+        _ if n < 8 => (
+            read_le(word.get(..4).unwrap_or_default()),
+            read_le(word.get(n - 4..).unwrap_or_default()),
+        ),
+        _ => (
+            read_le(word.get(..8).unwrap_or_default()),
+            read_le(word.get(n - 8..).unwrap_or_default()),
+        ),
+    };
+    if n > 16 {
+        for chunk in word.get(8..n - 8).unwrap_or_default().chunks(8) {
+            a = folded_multiply(a ^ K0, read_le(chunk) ^ K1);
         }
     }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
+    folded_multiply(a ^ K0 ^ (n as u64) << 56, b ^ K1)
 }
 
-type IdMap<V> = HashMap<usize, V, std::hash::BuildHasherDefault<IdHasher>>;
-/// Words to ids or patterns: looked up once per word of every text.
-type WordMap<V> = HashMap<Box<str>, V, std::hash::BuildHasherDefault<IdHasher>>;
+/// Up to 8 bytes as a little-endian number.
+#[inline]
+fn read_le(bytes: &[u8]) -> u64 {
+    let mut buf = [0; 8];
+    let n = bytes.len().min(8);
+    buf[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(buf)
+}
+
+#[inline]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ (full >> 64) as u64
+}
+
+/// Which byte lengths of prefix keys a word should be looked up at.
+///
+/// For a hash of a word's first two bytes, a bit for each byte length of a
+/// key starting with those two bytes (bit 63: 63 or more). Most words start
+/// otherwise and cost one probe; the others are looked up only at the
+/// lengths that exist. A key of less than two bytes is never found (no
+/// prefix can be that short, see `query::check_words`).
+#[derive(Debug, Default)]
+struct PrefixLengths {
+    /// A power of two of masks, or none when there is no key.
+    masks: Vec<u64>,
+}
+
+impl PrefixLengths {
+    fn new<'k>(keys: impl Iterator<Item = &'k str> + Clone) -> PrefixLengths {
+        let count = keys.clone().count();
+        if count == 0 {
+            return PrefixLengths::default();
+        }
+        let mut lengths = PrefixLengths {
+            masks: vec![0; (4 * count).next_power_of_two().clamp(64, 4096)],
+        };
+        for key in keys {
+            if let [a, b, ..] = *key.as_bytes() {
+                let slot = lengths.slot(a, b);
+                lengths.masks[slot] |= 1 << key.len().min(63);
+            }
+        }
+        lengths
+    }
+
+    fn slot(&self, a: u8, b: u8) -> usize {
+        let pair = u32::from(a) << 8 | u32::from(b);
+        (pair.wrapping_mul(0x9E37_79B1) >> 16) as usize & self.masks.len().wrapping_sub(1)
+    }
+
+    /// The lengths (bits) worth a lookup of `word`'s prefix of that length.
+    #[inline]
+    fn of(&self, word: &[u8]) -> u64 {
+        let [a, b, ..] = *word else {
+            return 0;
+        };
+        if self.masks.is_empty() {
+            return 0;
+        }
+        let mask = self.masks.get(self.slot(a, b)).copied().unwrap_or(0);
+        match word.len() {
+            n if n >= 63 => mask,
+            n => mask & ((2 << n) - 1),
+        }
+    }
+}
 
 /// One article folded and scanned for the groups a scope needs.
 struct Scan<'a> {
     texts: [std::borrow::Cow<'a, str>; 5],
-    groups: Vec<Option<GroupScan>>,
+    groups: Vec<Option<Box<GroupScan>>>,
+}
+
+impl Drop for Scan<'_> {
+    fn drop(&mut self) {
+        let done = self.groups.drain(..).flatten();
+        let _ = SCANS.try_with(|pool| {
+            let Ok(mut pool) = pool.try_borrow_mut() else {
+                return;
+            };
+            for mut scan in done {
+                // A thread matches one article at a time: a few scans
+                // (one per group) are all it needs.
+                if pool.len() < 8 {
+                    scan.reset();
+                    pool.push(scan);
+                }
+            }
+        });
+    }
 }
 
 impl<'a> Scan<'a> {
@@ -1546,7 +1660,13 @@ impl<'a> Scan<'a> {
             .groups
             .iter()
             .zip(needed)
-            .map(|(group, &needed)| needed.then(|| scan_group(group, &texts)))
+            .map(|(group, &needed)| {
+                needed.then(|| {
+                    let mut scan = pooled_scan();
+                    scan_group(group, &texts, &mut scan);
+                    scan
+                })
+            })
             .collect();
         Scan { texts, groups }
     }
@@ -1555,25 +1675,35 @@ impl<'a> Scan<'a> {
         self.texts.get(field as usize).map_or("", |t| t.as_ref())
     }
 
-    fn pattern(&self, group: usize, pattern: usize) -> Option<&PatternHit> {
-        let gs = self.groups.get(group)?.as_ref()?;
+    fn group(&self, group: usize) -> Option<&GroupScan> {
+        self.groups.get(group)?.as_deref()
+    }
+
+    /// The original byte range of the first occurrence of a pattern in
+    /// `field`.
+    fn first(&self, group: &Group, g: usize, pattern: usize, field: Field) -> Option<Range<usize>> {
+        let gs = self.group(g)?;
         let slot = *gs.slots.get(pattern)?;
-        gs.hits
-            .get(slot.checked_sub(1)? as usize)
-            .map(|(_, hit)| hit)
+        let hit = gs.hits.get(slot.checked_sub(1)? as usize)?;
+        let first = hit.first.get(field as usize)?.checked_sub(1)? as usize;
+        let last = first + group.patterns.get(pattern)?.words.checked_sub(1)?;
+        let folded = gs.folded(field)?;
+        Some(folded.span(first).start..folded.span(last).end)
     }
 
     /// The fields (bits) a pattern was found in.
     fn found(&self, group: usize, pattern: usize) -> u8 {
-        self.groups
-            .get(group)
-            .and_then(Option::as_ref)
+        self.group(group)
             .and_then(|gs| gs.found.get(pattern).copied())
             .unwrap_or(0)
     }
 
     fn regex_fields(&self, group: usize, index: usize) -> Option<u8> {
-        self.groups.get(group)?.as_ref()?.regex.get(&index).copied()
+        let gs = self.group(group)?;
+        gs.regex
+            .iter()
+            .find(|&&(r, _)| r == index)
+            .map(|&(_, fields)| fields)
     }
 
     /// The original byte range of the first match of a regex in `field`,
@@ -1585,13 +1715,7 @@ impl<'a> Scan<'a> {
         index: usize,
         field: Field,
     ) -> Option<Range<usize>> {
-        let folded = self
-            .groups
-            .get(g)?
-            .as_ref()?
-            .folded
-            .get(field as usize)?
-            .as_ref()?;
+        let folded = self.group(g)?.folded(field)?;
         // The match includes the spaces around its words.
         let m = group.regexes.get(index)?.find(folded.joined())?;
         let first = folded.word_containing(m.start() + 1)?;
@@ -1609,7 +1733,7 @@ impl<'a> Scan<'a> {
         field: Field,
         distance: u32,
     ) -> Option<Range<usize>> {
-        let gs = self.groups.get(g)?.as_ref()?;
+        let gs = self.group(g)?;
         let found = |&p: &usize| gs.found.get(p).is_some_and(|m| m & field.bit() != 0);
         // Most proximity terms fail on a missing word: nothing to collect.
         if !patterns.iter().all(found) {
@@ -1617,7 +1741,7 @@ impl<'a> Scan<'a> {
         }
         // Every occurrence of each (single-word) pattern, from the word ids
         // the scan kept: proximity costs nothing until a rule asks.
-        let ids = gs.ids.get(field as usize)?;
+        let ids = gs.ids(field)?;
         let lists: Vec<Vec<u32>> = patterns
             .iter()
             .map(|&p| {
@@ -1634,17 +1758,157 @@ impl<'a> Scan<'a> {
         if hi - lo > distance {
             return None;
         }
-        let folded = gs.folded.get(field as usize)?.as_ref()?;
+        let folded = gs.folded(field)?;
         Some(folded.span(lo as usize).start..folded.span(hi as usize).end)
     }
 }
 
-/// The first two bytes of a word as a number below 65,536; `None` for a
-/// one-byte word, which no prefix (two letters at least) can start.
-fn two_bytes(word: &str) -> Option<usize> {
-    match word.as_bytes() {
-        [a, b, ..] => Some(usize::from(*a) << 8 | usize::from(*b)),
-        _ => None,
+/// The marks of the patterns found in the field being scanned.
+struct Marks<'s> {
+    found: &'s mut [u8],
+    slots: &'s mut [u32],
+    hits: &'s mut Vec<PatternHit>,
+    /// The field's index in [`Field::TEXT`], and its bit.
+    field: usize,
+    bit: u8,
+}
+
+impl Marks<'_> {
+    fn is_found(&self, p: usize) -> bool {
+        self.found.get(p).is_some_and(|m| m & self.bit != 0)
+    }
+
+    /// Pattern `p` starts at word `at`. Only the first occurrence in a
+    /// field is kept: a body repeating one word a thousand times costs one
+    /// entry.
+    fn record(&mut self, p: usize, at: usize) {
+        let (Some(mark), Some(slot)) = (self.found.get_mut(p), self.slots.get_mut(p)) else {
+            return;
+        };
+        if *mark & self.bit != 0 {
+            return;
+        }
+        *mark |= self.bit;
+        if *slot == 0 {
+            self.hits.push(PatternHit {
+                pattern: p as u32,
+                first: [0; 5],
+            });
+            *slot = self.hits.len() as u32;
+        }
+        if let Some(hit) = self.hits.get_mut(*slot as usize - 1) {
+            hit.first[self.field] = at as u32 + 1;
+        }
+    }
+}
+
+/// Folds the text fields that `group` looks at into `scan`, and finds its
+/// patterns and regexes there.
+fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut GroupScan) {
+    const UNKNOWN: u32 = u32::MAX;
+    if scan.found.len() < group.patterns.len() {
+        scan.found.resize(group.patterns.len(), 0);
+        scan.slots.resize(group.patterns.len(), 0);
+    }
+    for f in Field::TEXT {
+        let i = f as usize;
+        let text = texts[i].as_ref();
+        if group.fields & f.bit() == 0 || text.is_empty() {
+            continue;
+        }
+        let bit = f.bit();
+        scan.scanned |= bit;
+        let GroupScan {
+            folded,
+            ids,
+            found,
+            slots,
+            hits,
+            regex,
+            regex_candidates,
+            ..
+        } = scan;
+        let folded = &mut folded[i];
+        folded.refill(text, group.opts);
+        let folded = &*folded;
+        let ids = &mut ids[i];
+        let n = folded.len();
+        ids.clear();
+        ids.reserve(n);
+        regex_candidates.clear();
+        let mut marks = Marks {
+            found,
+            slots,
+            hits,
+            field: i,
+            bit,
+        };
+        // First the words' ids, and the words that start with a prefix.
+        for at in 0..n {
+            let word = folded.word(at).as_bytes();
+            ids.push(group.vocabulary.get(word).unwrap_or(UNKNOWN));
+            let mut lengths = group.prefix_lengths.of(word);
+            while lengths != 0 {
+                let bit_len = lengths.trailing_zeros() as usize;
+                lengths &= lengths - 1;
+                // Bit 63 stands for every length from 63 on.
+                let upto = if bit_len == 63 { word.len() } else { bit_len };
+                for len in bit_len..=upto {
+                    let Some(id) = word.get(..len).and_then(|key| group.prefixes.get(key)) else {
+                        continue;
+                    };
+                    for &used in group.prefix_uses.get(id as usize).into_iter().flatten() {
+                        match used {
+                            PrefixUse::Pattern(p) => marks.record(p, at),
+                            PrefixUse::Regex(r) => regex_candidates.push(r),
+                        }
+                    }
+                }
+            }
+        }
+        // Then the patterns that start with a word of the vocabulary.
+        for (at, &id) in ids.iter().enumerate() {
+            if id == UNKNOWN {
+                continue;
+            }
+            for &item in group.by_first.get(id as usize).unwrap_or_default() {
+                let p = (item & !SINGLE_WORD) as usize;
+                if marks.is_found(p) {
+                    continue;
+                }
+                if item & SINGLE_WORD == 0 {
+                    let pattern = &group.patterns[p];
+                    let end = at + pattern.words;
+                    let follows = end <= n
+                        && (pattern.exact.len() == 1
+                            || ids[at + 1..at + pattern.exact.len()] == pattern.exact[1..])
+                        && pattern
+                            .prefix
+                            .as_deref()
+                            .is_none_or(|prefix| folded.word(end - 1).starts_with(prefix));
+                    if !follows {
+                        continue;
+                    }
+                }
+                marks.record(p, at);
+            }
+        }
+        let mut found_regex = |r: usize| match regex.iter_mut().find(|(index, _)| *index == r) {
+            Some((_, fields)) => *fields |= bit,
+            None => regex.push((r, bit)),
+        };
+        regex_candidates.sort_unstable();
+        regex_candidates.dedup();
+        for &r in regex_candidates.iter() {
+            if group.regexes[r].is_match(folded.joined()) {
+                found_regex(r);
+            }
+        }
+        if let Some(set) = &group.regex_set {
+            for member in set.matches(folded.joined()).iter() {
+                found_regex(group.set_members[member]);
+            }
+        }
     }
 }
 
@@ -1671,138 +1935,6 @@ fn min_window(lists: &[&[u32]]) -> Option<(u32, u32)> {
             return best;
         }
     }
-}
-
-thread_local! {
-    /// Zeroed `found` and `slots` buffers, so that an article does not
-    /// clear two as long as the number of patterns: a scan zeroes what it
-    /// set.
-    static MARKS: std::cell::RefCell<Vec<(Vec<u8>, Vec<u32>)>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-impl Drop for GroupScan {
-    fn drop(&mut self) {
-        // Every pattern marked in `found` and `slots` has an entry in `hits`.
-        for &(p, _) in &self.hits {
-            if let (Some(mark), Some(slot)) = (self.found.get_mut(p), self.slots.get_mut(p)) {
-                *mark = 0;
-                *slot = 0;
-            }
-        }
-        let marks = (
-            std::mem::take(&mut self.found),
-            std::mem::take(&mut self.slots),
-        );
-        MARKS.with_borrow_mut(|pool| {
-            if pool.len() < 8 {
-                pool.push(marks);
-            }
-        });
-    }
-}
-
-fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupScan {
-    const UNKNOWN: u32 = u32::MAX;
-    let (mut found, mut slots) = MARKS.with_borrow_mut(Vec::pop).unwrap_or_default();
-    if found.len() < group.patterns.len() {
-        found.resize(group.patterns.len(), 0);
-        slots.resize(group.patterns.len(), 0);
-    }
-    let mut scan = GroupScan::default();
-    scan.found = found;
-    scan.slots = slots;
-    // A 3 KB article finds a few hundred patterns of a large rule set.
-    scan.hits.reserve(group.patterns.len().min(256));
-    for f in Field::TEXT {
-        let i = f as usize;
-        let text = texts[i].as_ref();
-        if group.fields & f.bit() == 0 || text.is_empty() {
-            continue;
-        }
-        let folded = Folded::new(text, group.opts);
-        let n = folded.len();
-        let mut ids = Vec::with_capacity(n);
-        ids.extend((0..n).map(|w| group.vocabulary.get(folded.word(w)).unwrap_or(UNKNOWN)));
-        let bit = f.bit();
-        // Only the first occurrence in a field is kept: a body repeating
-        // one word a thousand times costs one entry.
-        let record = |scan: &mut GroupScan, p: usize, first: usize, words: usize| {
-            scan.found[p] |= bit;
-            if scan.slots[p] == 0 {
-                scan.hits.push((p, PatternHit::default()));
-                scan.slots[p] = scan.hits.len() as u32;
-            }
-            let hit = &mut scan.hits[scan.slots[p] as usize - 1].1;
-            if hit.first[i].is_none() {
-                let last = first + words - 1;
-                hit.first[i] = Some(folded.span(first).start..folded.span(last).end);
-            }
-        };
-        let mut regex_candidates: Vec<usize> = Vec::new();
-        for (at, &id) in ids.iter().enumerate() {
-            if let Some(starting) = group.by_first.get(id as usize) {
-                for &item in starting {
-                    let p = (item & !SINGLE_WORD) as usize;
-                    if scan.found[p] & bit != 0 {
-                        continue;
-                    }
-                    if item & SINGLE_WORD != 0 {
-                        record(&mut scan, p, at, 1);
-                        continue;
-                    }
-                    let pattern = &group.patterns[p];
-                    let end = at + pattern.words;
-                    let follows = end <= n
-                        && (pattern.exact.len() == 1
-                            || ids[at + 1..at + pattern.exact.len()] == pattern.exact[1..])
-                        && pattern
-                            .prefix
-                            .as_deref()
-                            .is_none_or(|prefix| folded.word(end - 1).starts_with(prefix));
-                    if follows {
-                        record(&mut scan, p, at, pattern.words);
-                    }
-                }
-            }
-            let word = folded.word(at);
-            let may_start =
-                two_bytes(word).is_some_and(|i| group.prefix_starts[i >> 6] & (1 << (i & 63)) != 0);
-            if may_start {
-                for &len in &group.prefix_lengths {
-                    let Some(start) = word.get(..len) else {
-                        if len > word.len() {
-                            break;
-                        }
-                        continue;
-                    };
-                    for &used in group.by_prefix.get(start).into_iter().flatten() {
-                        match used {
-                            PrefixUse::Pattern(p) if scan.found[p] & bit == 0 => {
-                                record(&mut scan, p, at, 1)
-                            }
-                            PrefixUse::Pattern(_) => {}
-                            PrefixUse::Regex(r) => regex_candidates.push(r),
-                        }
-                    }
-                }
-            }
-        }
-        regex_candidates.sort_unstable();
-        regex_candidates.dedup();
-        for r in regex_candidates {
-            if group.regexes[r].is_match(folded.joined()) {
-                *scan.regex.entry(r).or_default() |= f.bit();
-            }
-        }
-        if let Some(set) = &group.regex_set {
-            for member in set.matches(folded.joined()).iter() {
-                *scan.regex.entry(group.set_members[member]).or_default() |= f.bit();
-            }
-        }
-        scan.folded[i] = Some(folded);
-        scan.ids[i] = ids;
-    }
-    scan
 }
 
 /// Length of a snippet, in chars, when the field is long enough.
@@ -2240,22 +2372,53 @@ mod tests {
 
     #[test]
     fn vocabulary_survives_a_hash_collision() {
-        let mut v = Vocabulary::default();
-        let minusma = v.insert("minusma");
-        // Pretend "bamako" hashes like "minusma": it must still be found,
-        // and neither may be mistaken for the other.
-        let slot = v.by_hash[&word_hash("minusma")];
-        v.by_hash.insert(word_hash("bamako"), slot);
-        let bamako = v.insert("bamako");
-        assert_ne!(minusma, bamako);
-        assert_eq!(v.get("minusma"), Some(minusma));
-        assert_eq!(v.get("bamako"), Some(bamako));
-        assert_eq!(v.get("gao"), None);
-        assert_eq!(v.insert("bamako"), bamako);
-        let long = v.insert("maintiendelapaixausahel");
-        assert_eq!(v.get("maintiendelapaixausahel"), Some(long));
-        assert_eq!(v.get("maintiendelapaixausahem"), None);
-        assert_eq!(v.get("casque"), None);
+        // Pretend "bamako" and "gao" hash like "minusma": each must still
+        // be found as itself, and none mistaken for another.
+        let h = word_hash(b"minusma");
+        let long = "maintiendelapaixausahel";
+        let v = Vocabulary::with_hashes(&[
+            ("minusma", h),
+            ("bamako", h),
+            (long, word_hash(long.as_bytes())),
+        ]);
+        assert_eq!(v.get_hashed(b"minusma", h), Some(0));
+        assert_eq!(v.get_hashed(b"bamako", h), Some(1));
+        assert_eq!(v.get_hashed(b"gao", h), None);
+        assert_eq!(v.get(long.as_bytes()), Some(2));
+        assert_eq!(v.get(b"maintiendelapaixausahem"), None);
+        assert_eq!(v.get(b"casque"), None);
+        assert_eq!(v.get(b""), None);
+        assert_eq!(Vocabulary::default().get(b"mali"), None);
+    }
+
+    #[test]
+    fn vocabulary_finds_its_words_and_only_them() {
+        // Every length from 1 to 40 bytes, multibyte chars included.
+        let words: Vec<String> = (0..20_000)
+            .map(|i: usize| {
+                let stem = format!("{i}é{}", i % 7);
+                stem.repeat(1 + i % 5)
+            })
+            .collect();
+        let v = Vocabulary::new(words.iter().map(String::as_str));
+        let id_of = |bytes: &[u8]| {
+            let id = words.iter().position(|w| w.as_bytes() == bytes);
+            id.map(|id| id as u32)
+        };
+        for (id, word) in words.iter().enumerate() {
+            assert_eq!(v.get(word.as_bytes()), Some(id as u32), "{word}");
+            let mut other = word.clone();
+            other.push('x');
+            assert_eq!(v.get(other.as_bytes()), None, "{other}");
+            if id % 50 == 0 {
+                let shorter = &word.as_bytes()[1..];
+                assert_eq!(
+                    v.get(shorter),
+                    id_of(shorter),
+                    "{word} without its first byte"
+                );
+            }
+        }
     }
 
     #[test]
