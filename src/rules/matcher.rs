@@ -1953,37 +1953,29 @@ fn is_no_break(c: char) -> bool {
 /// gives an empty snippet rather than a panic.
 pub(crate) fn snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
     let (hs, he) = (hit.start, hit.end);
-    let (Some(before), Some(matched), Some(after)) =
-        (text.get(..hs), text.get(hs..he), text.get(he..))
+    let (Some(before), Some(matched), Some(_)) = (text.get(..hs), text.get(hs..he), text.get(he..))
     else {
         return (String::new(), 0..0);
     };
+    let bytes = text.as_bytes();
 
     // Share the room left by the hit between both sides; a side that runs
     // out of text gives its share to the other.
     let budget = SNIPPET_CHARS.saturating_sub(matched.chars().count());
-    let avail_before = before.chars().rev().take(budget).count();
-    let avail_after = after.chars().take(budget).count();
+    let (avail_before, _) = chars_back(bytes, hs, budget);
+    let (avail_after, _) = chars_forward(bytes, he, budget);
     let want_after = (budget - (budget / 2).min(avail_before)).min(avail_after);
     let want_before = (budget - want_after).min(avail_before);
 
-    // Every index below comes from `char_indices` or `find`, so each slice
-    // of `text` is on char boundaries.
-    let mut start = before
-        .char_indices()
-        .rev()
-        .take(want_before)
-        .last()
-        .map_or(hs, |(i, _)| i);
+    // Every index below is a char boundary: `chars_back` and
+    // `chars_forward` stop on the first byte of a char, and `find` and
+    // `rfind` return one.
+    let (_, mut start) = chars_back(bytes, hs, want_before);
     let cut_mid_word = start > 0 && !before[..start].ends_with(char::is_whitespace);
     if cut_mid_word && let Some(i) = before[start..].find(char::is_whitespace) {
         start += i;
     }
-    let mut end = he
-        + after
-            .char_indices()
-            .nth(want_after)
-            .map_or(after.len(), |(i, _)| i);
+    let (_, mut end) = chars_forward(bytes, he, want_after);
     let cut_mid_word = end < text.len() && !text[end..].starts_with(char::is_whitespace);
     if cut_mid_word && let Some(i) = text[he..end].rfind(char::is_whitespace) {
         end = he + i;
@@ -2001,16 +1993,20 @@ pub(crate) fn snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
     // The whitespace run being skipped: its first char, and whether it is
     // made only of no-break spaces.
     let mut gap: Option<(char, bool)> = None;
-    for (i, c) in text[start..end].char_indices() {
-        let at = start + i;
+    let mut at = start;
+    while at < end {
         if at >= he && highlight_end.is_none() {
             highlight_end = Some(out.len());
         }
+        let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
         if c.is_whitespace() {
             gap = match gap {
                 None => Some((c, is_no_break(c))),
                 Some((first, no_break)) => Some((first, no_break && is_no_break(c))),
             };
+            at += c.len_utf8();
             continue;
         }
         if let Some((first, no_break)) = gap.take()
@@ -2018,10 +2014,24 @@ pub(crate) fn snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
         {
             out.push(if no_break { first } else { ' ' });
         }
-        if at >= hs && highlight_start.is_none() {
-            highlight_start = Some(out.len());
+        // Most text is runs of ASCII between spaces: copied a run at once.
+        let run = if c.is_ascii() {
+            let len = bytes[at..end]
+                .iter()
+                .position(|b| !b.is_ascii() || b.is_ascii_whitespace() || *b == 0x0B)
+                .unwrap_or(end - at);
+            at..at + len
+        } else {
+            at..at + c.len_utf8()
+        };
+        if highlight_start.is_none() && run.end > hs {
+            highlight_start = Some(out.len() + hs.saturating_sub(at));
         }
-        out.push(c);
+        if highlight_end.is_none() && run.end > he {
+            highlight_end = Some(out.len() + (he - at));
+        }
+        out.push_str(&text[run.clone()]);
+        at = run.end;
     }
     let highlight_end = highlight_end.unwrap_or(out.len());
     // A hit made only of whitespace (never produced by the matcher) would
@@ -2032,6 +2042,52 @@ pub(crate) fn snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
         out.push('…');
     }
     (out, highlight)
+}
+
+/// Whether a byte of UTF-8 is the first of a char.
+fn is_char_start(b: u8) -> bool {
+    (b as i8) >= -0x40
+}
+
+/// How many chars start in `bytes`: a loop the compiler vectorizes.
+fn char_starts(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| is_char_start(b)).count()
+}
+
+/// Walks back from byte `from` (a char boundary) of `bytes` over at most
+/// `chars` chars: how many it passed, and where it stopped (a char
+/// boundary).
+///
+/// By chunks, a byte per char still to go: in ASCII one chunk does.
+fn chars_back(bytes: &[u8], from: usize, chars: usize) -> (usize, usize) {
+    let (mut need, mut at) = (chars, from.min(bytes.len()));
+    while need > 0 && at > 0 {
+        let lo = at.saturating_sub(need);
+        need -= char_starts(&bytes[lo..at]);
+        at = lo;
+    }
+    // The chunk may have stopped inside the last char passed.
+    while bytes.get(at).is_some_and(|&b| !is_char_start(b)) {
+        at += 1;
+    }
+    (chars - need, at)
+}
+
+/// Walks forward from byte `from` (a char boundary) of `bytes` over at most
+/// `chars` chars: how many it passed, and where it stopped (a char
+/// boundary, or the end).
+fn chars_forward(bytes: &[u8], from: usize, chars: usize) -> (usize, usize) {
+    let (mut need, mut at) = (chars, from.min(bytes.len()));
+    while need > 0 && at < bytes.len() {
+        let hi = (at + need).min(bytes.len());
+        need -= char_starts(&bytes[at..hi]);
+        at = hi;
+    }
+    // The chunk may have stopped inside the last char passed.
+    while bytes.get(at).is_some_and(|&b| !is_char_start(b)) {
+        at += 1;
+    }
+    (chars - need, at)
 }
 
 #[cfg(test)]
@@ -2563,5 +2619,126 @@ mod tests {
             "{}",
             hit.snippet
         );
+    }
+
+    /// The first, plain implementation of [`snippet`], char by char: what it
+    /// must give.
+    /// Cuts about [`SNIPPET_CHARS`] chars of `text` around the byte range `hit`,
+    /// preferably at whitespace, and returns it with the hit's byte range in it.
+    ///
+    /// Total on any input: a range that is not on char boundaries of `text`
+    /// gives an empty snippet rather than a panic.
+    fn reference_snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
+        let (hs, he) = (hit.start, hit.end);
+        let (Some(before), Some(matched), Some(after)) =
+            (text.get(..hs), text.get(hs..he), text.get(he..))
+        else {
+            return (String::new(), 0..0);
+        };
+
+        // Share the room left by the hit between both sides; a side that runs
+        // out of text gives its share to the other.
+        let budget = SNIPPET_CHARS.saturating_sub(matched.chars().count());
+        let avail_before = before.chars().rev().take(budget).count();
+        let avail_after = after.chars().take(budget).count();
+        let want_after = (budget - (budget / 2).min(avail_before)).min(avail_after);
+        let want_before = (budget - want_after).min(avail_before);
+
+        // Every index below comes from `char_indices` or `find`, so each slice
+        // of `text` is on char boundaries.
+        let mut start = before
+            .char_indices()
+            .rev()
+            .take(want_before)
+            .last()
+            .map_or(hs, |(i, _)| i);
+        let cut_mid_word = start > 0 && !before[..start].ends_with(char::is_whitespace);
+        if cut_mid_word && let Some(i) = before[start..].find(char::is_whitespace) {
+            start += i;
+        }
+        let mut end = he
+            + after
+                .char_indices()
+                .nth(want_after)
+                .map_or(after.len(), |(i, _)| i);
+        let cut_mid_word = end < text.len() && !text[end..].starts_with(char::is_whitespace);
+        if cut_mid_word && let Some(i) = text[he..end].rfind(char::is_whitespace) {
+            end = he + i;
+        }
+        let cut_start = text[..start].chars().rev().any(|c| !c.is_whitespace());
+        let cut_end = text[end..].chars().any(|c| !c.is_whitespace());
+
+        let mut out = String::with_capacity(end - start + 8);
+        if cut_start {
+            out.push('…');
+        }
+        let body_start = out.len();
+        let mut highlight_start: Option<usize> = None;
+        let mut highlight_end: Option<usize> = None;
+        // The whitespace run being skipped: its first char, and whether it is
+        // made only of no-break spaces.
+        let mut gap: Option<(char, bool)> = None;
+        for (i, c) in text[start..end].char_indices() {
+            let at = start + i;
+            if at >= he && highlight_end.is_none() {
+                highlight_end = Some(out.len());
+            }
+            if c.is_whitespace() {
+                gap = match gap {
+                    None => Some((c, is_no_break(c))),
+                    Some((first, no_break)) => Some((first, no_break && is_no_break(c))),
+                };
+                continue;
+            }
+            if let Some((first, no_break)) = gap.take()
+                && out.len() > body_start
+            {
+                out.push(if no_break { first } else { ' ' });
+            }
+            if at >= hs && highlight_start.is_none() {
+                highlight_start = Some(out.len());
+            }
+            out.push(c);
+        }
+        let highlight_end = highlight_end.unwrap_or(out.len());
+        // A hit made only of whitespace (never produced by the matcher) would
+        // leave the start past the end.
+        let highlight_start = highlight_start.unwrap_or(highlight_end);
+        let highlight = highlight_start..highlight_end.max(highlight_start);
+        if cut_end {
+            out.push('…');
+        }
+        (out, highlight)
+    }
+
+    #[test]
+    fn snippets_agree_with_the_reference() {
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % n as u64) as usize
+        };
+        let pieces = [
+            "Mali", "casques", "bleus", " ", "  ", "\n", "\t", "\u{a0}", "\u{202f}", "é", "ô",
+            "l’", "«\u{a0}", "\u{a0}»", ",", ".", "日本", "👍🏽", "\u{2003}", "\u{b}", "\u{85}",
+            "\r", "x", "ONU",
+        ];
+        for _ in 0..20_000 {
+            let n = next(120);
+            let text: String = (0..n).map(|_| pieces[next(pieces.len())]).collect();
+            let bounds: Vec<usize> = (0..=text.len())
+                .filter(|&i| text.is_char_boundary(i))
+                .collect();
+            let a = bounds[next(bounds.len())];
+            let b = bounds[next(bounds.len())];
+            let hit = a.min(b)..a.max(b);
+            assert_eq!(
+                snippet(&text, hit.clone()),
+                reference_snippet(&text, hit.clone()),
+                "{text:?} {hit:?}"
+            );
+        }
     }
 }
