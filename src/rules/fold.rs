@@ -137,7 +137,14 @@ impl Folded {
             match ascii[usize::from(b)] {
                 ASCII_SEPARATOR => {
                     builder.close();
+                    // Punctuation comes with spaces: close once for all.
                     at += 1;
+                    while bytes
+                        .get(at)
+                        .is_some_and(|&b| ascii[usize::from(b)] == ASCII_SEPARATOR)
+                    {
+                        at += 1;
+                    }
                 }
                 NOT_ASCII => {
                     let c = text
@@ -154,7 +161,7 @@ impl Folded {
                         .iter()
                         .position(|&b| !is_ascii_word(ascii[usize::from(b)]))
                         .map_or(bytes.len(), |n| at + n);
-                    builder.push_ascii(&bytes[at..end], at, ascii);
+                    builder.push_ascii(&bytes[at..end], at);
                     at = end;
                 }
             }
@@ -182,6 +189,23 @@ impl Folded {
             .map_or(self.joined.len(), |&next| next)
             .saturating_sub(1);
         self.joined.get(start..end).unwrap_or_default()
+    }
+
+    /// The bytes of each word, in order.
+    pub(crate) fn word_bytes(&self) -> impl Iterator<Item = &[u8]> {
+        let joined = self.joined.as_bytes();
+        // Every word is followed by its separating space, the last one too.
+        let ends = self
+            .starts
+            .iter()
+            .skip(1)
+            .copied()
+            .chain(std::iter::once(joined.len()))
+            .map(|next| next.saturating_sub(1));
+        self.starts
+            .iter()
+            .zip(ends)
+            .map(|(&start, end)| joined.get(start..end).unwrap_or_default())
     }
 
     pub(crate) fn span(&self, i: usize) -> Range<usize> {
@@ -466,13 +490,19 @@ impl Builder {
         }
     }
 
-    /// A run of ASCII letters and digits starting at byte `at`, each byte
-    /// folded through `ascii` (see [`ascii_table`]).
-    fn push_ascii(&mut self, run: &[u8], at: usize, ascii: &[u8; 256]) {
+    /// A run of ASCII letters and digits starting at byte `at`.
+    #[inline]
+    fn push_ascii(&mut self, run: &[u8], at: usize) {
         let end = at + run.len();
         self.open_word(at, end);
-        self.joined
-            .extend(run.iter().map(|&b| ascii[usize::from(b)]));
+        if self.opts.case_sensitive {
+            self.joined.extend_from_slice(run);
+        } else {
+            // Digits and lowercase letters have the 0x20 bit already: for
+            // ASCII letters and digits, this is `to_ascii_lowercase`, in a
+            // loop the compiler vectorizes.
+            self.joined.extend(run.iter().map(|&b| b | 0x20));
+        }
     }
 
     fn push_str(&mut self, s: &str, at: usize, end: usize) {
@@ -488,6 +518,7 @@ impl Builder {
     }
 
     /// Starts a word at `at` unless one is open, and makes it reach `end`.
+    #[inline]
     fn open_word(&mut self, at: usize, end: usize) {
         match &mut self.open {
             Some(span) => span.end = end,
@@ -510,6 +541,7 @@ impl Builder {
         }
     }
 
+    #[inline]
     fn close(&mut self) {
         let Some(span) = self.open.take() else {
             return;
@@ -522,6 +554,7 @@ impl Builder {
     }
 
     /// Recomposes (NFC) and stems the word being closed, when needed.
+    #[inline(never)]
     fn rewrite_word(&mut self) {
         let start = self.starts.last().copied().unwrap_or(0);
         // Only whole chars are pushed, so the word is UTF-8.
@@ -776,5 +809,32 @@ mod tests {
         assert_eq!(folded.word(4), "bleus");
         assert_eq!(folded.word(5), "");
         assert_eq!(Folded::new("--", DEFAULT).joined(), " ");
+        let bytes: Vec<&[u8]> = folded.word_bytes().collect();
+        let words: Vec<&[u8]> = (0..folded.len())
+            .map(|i| folded.word(i).as_bytes())
+            .collect();
+        assert_eq!(bytes, words);
+    }
+
+    /// The matcher folds every article into the buffers of the last one.
+    #[test]
+    fn refilling_forgets_the_last_text() {
+        let texts = [
+            "Le Conseil de sécurité a voté, à l’unanimité, la fin de la MINUSMA.",
+            "",
+            "Œuvre",
+            "retrai\u{ad}te au Mali",
+            "  ",
+        ];
+        for opts in ALL_OPTIONS {
+            let mut reused = Folded::default();
+            for text in texts.iter().chain(texts.iter().rev()) {
+                reused.refill(text, opts);
+                let fresh = Folded::new(text, opts);
+                assert_eq!(reused.joined(), fresh.joined(), "{text:?}");
+                assert_eq!(reused.starts, fresh.starts, "{text:?}");
+                assert_eq!(reused.spans, fresh.spans, "{text:?}");
+            }
+        }
     }
 }
