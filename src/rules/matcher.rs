@@ -245,6 +245,30 @@ pub struct Matcher {
     rules: Vec<RuleSpec>,
     compiled: Vec<Compiled>,
     groups: Vec<Group>,
+    second: SecondTriggers,
+}
+
+/// For each rule, a second condition (see [`necessary`]): patterns or
+/// regexes of which one at least is found whenever the rule holds, apart
+/// from those that trigger it. A rule triggered by a common word (`sahel`
+/// in `(minusma OR barkhane) sahel`) is read only when one of these was
+/// found too, from two small arrays rather than from its tree.
+#[derive(Debug, Default)]
+struct SecondTriggers {
+    /// `items[starts[r]..starts[r + 1]]` is rule `r`'s; empty when it has
+    /// no second condition.
+    starts: Vec<u32>,
+    items: Vec<Trigger>,
+}
+
+impl SecondTriggers {
+    fn get(&self, rule: usize) -> &[Trigger] {
+        match (self.starts.get(rule), self.starts.get(rule + 1)) {
+            (Some(&from), Some(&to)) => self.items.get(from as usize..to as usize),
+            _ => None,
+        }
+        .unwrap_or_default()
+    }
 }
 
 /// One rule's conditions as a tree over its terms.
@@ -283,9 +307,11 @@ struct TermDef {
     /// Bits of [`Field::bit`].
     fields: u8,
     kind: Kind,
-    /// What a scan must find for this term to hold, and how common that
-    /// probably is; `None` for terms compared, not scanned (`source:`).
-    trigger: Option<(Trigger, u32)>,
+    /// What a scan must find for this term to hold, each with how common
+    /// it probably is: one pattern or regex, or for a proximity search the
+    /// pattern of each word; none for terms compared, not scanned
+    /// (`source:`).
+    triggers: Vec<(Trigger, u32)>,
 }
 
 /// A pattern or regex whose hit makes a rule worth evaluating.
@@ -619,7 +645,7 @@ impl RuleCompiler<'_> {
             ..rule_opts
         };
         let fields = field.map_or(DEFAULT_FIELDS, Field::bit);
-        let mut trigger = None;
+        let mut triggers = Vec::new();
         let kind = match (field, kind) {
             (Some(f), TermKind::Words { text, prefix }) if f.is_meta() => {
                 let opts = if *prefix { plain } else { rule_opts };
@@ -648,7 +674,7 @@ impl RuleCompiler<'_> {
                     (1, true) => 2 * word_cost(&words[0]),
                     _ => 1,
                 };
-                trigger = Some((Trigger::Pattern { group, pattern }, cost));
+                triggers.push((Trigger::Pattern { group, pattern }, cost));
                 Kind::Words { group, pattern }
             }
             (_, TermKind::Near { text, distance }) => {
@@ -674,12 +700,12 @@ impl RuleCompiler<'_> {
                     .iter()
                     .map(|w| b.pattern(std::slice::from_ref(w), false))
                     .collect();
-                // All the words must be there: the rarest one will do.
-                trigger = words
+                // All the words must be there.
+                triggers = words
                     .iter()
                     .zip(&patterns)
                     .map(|(w, &pattern)| (Trigger::Pattern { group, pattern }, word_cost(w)))
-                    .min_by_key(|(_, cost)| *cost);
+                    .collect();
                 Kind::Near {
                     group,
                     patterns,
@@ -715,7 +741,7 @@ impl RuleCompiler<'_> {
                         i
                     }
                 };
-                trigger = Some((Trigger::Regex { group, index }, 16));
+                triggers.push((Trigger::Regex { group, index }, 16));
                 Kind::Regex { group, index }
             }
         };
@@ -723,7 +749,7 @@ impl RuleCompiler<'_> {
             display,
             fields,
             kind,
-            trigger,
+            triggers,
         });
         Some(self.terms.len() - 1)
     }
@@ -843,6 +869,7 @@ impl Matcher {
     pub fn new(rules: Vec<RuleSpec>) -> Result<Matcher, RuleError> {
         let mut builders: Vec<GroupBuilder> = Vec::new();
         let mut compiled = Vec::with_capacity(rules.len());
+        let (mut second_starts, mut second_items) = (Vec::new(), Vec::new());
         for (r, spec) in rules.iter().enumerate() {
             let mut c = RuleCompiler {
                 error: None,
@@ -887,9 +914,16 @@ impl Matcher {
                 },
             };
             let (terms, groups) = (c.terms, c.groups);
-            let triggers = triggers(&root, &terms);
+            // The rarest condition triggers the rule, and the next rarest
+            // must hold too before its tree is read.
+            let mut conditions = necessary(&root, &terms);
+            conditions.sort_by_key(|(_, cost)| *cost);
+            let mut conditions = conditions.into_iter().map(|(t, _)| t);
+            let triggers = conditions.next();
+            second_starts.push(second_items.len() as u32);
+            second_items.extend(conditions.next().unwrap_or_default());
             let unconditional = triggers.is_none();
-            for t in triggers.map(|(t, _)| t).unwrap_or_default() {
+            for t in triggers.unwrap_or_default() {
                 let list = match t {
                     Trigger::Pattern { group, pattern } => {
                         &mut builders[group].patterns[pattern].rules
@@ -912,10 +946,15 @@ impl Matcher {
             .into_iter()
             .map(GroupBuilder::build)
             .collect::<Result<_, _>>()?;
+        second_starts.push(second_items.len() as u32);
         Ok(Matcher {
             rules,
             compiled,
             groups,
+            second: SecondTriggers {
+                starts: second_starts,
+                items: second_items,
+            },
         })
     }
 
@@ -990,6 +1029,10 @@ impl Matcher {
         let mut matches = Vec::new();
         for r in candidates {
             if !scope.in_scope[r] {
+                continue;
+            }
+            let second = self.second.get(r);
+            if !second.is_empty() && !second.iter().any(|&t| ctx.scan.triggered(t)) {
                 continue;
             }
             let c = &self.compiled[r];
@@ -1251,30 +1294,38 @@ impl TermDef {
     }
 }
 
-/// Terms of which one at least is found whenever the rule holds, chosen to
-/// be the rarest such set, with its cost; `None` when the rule can hold with
-/// no scanned term found (`source:rfi`, `NOT x`, no condition at all): such
-/// a rule is evaluated for every article.
-fn triggers(node: &Node, terms: &[TermDef]) -> Option<(Vec<Trigger>, u32)> {
+/// Conditions that hold whenever the rule holds, each a set of patterns
+/// and regexes of which one at least is found, with how common that
+/// probably is: one per branch of an "all" and per word of a proximity
+/// search, the union of their rarest for an "any". Empty when the rule can
+/// hold with no scanned term found (`source:rfi`, `NOT x`, no condition at
+/// all): such a rule is evaluated for every article.
+fn necessary(node: &Node, terms: &[TermDef]) -> Vec<(Vec<Trigger>, u32)> {
     match &node.kind {
-        NodeKind::Term(t) => terms[*t].trigger.map(|(t, cost)| (vec![t], cost)),
-        // Every branch must hold: any one branch's triggers will do.
-        NodeKind::All(items) => items
+        NodeKind::Term(t) => terms[*t]
+            .triggers
             .iter()
-            .filter_map(|n| triggers(n, terms))
-            .min_by_key(|(_, cost)| *cost),
-        // One branch holds: its triggers are among the union.
+            .map(|&(t, cost)| (vec![t], cost))
+            .collect(),
+        // Every branch must hold: each branch's conditions are the rule's.
+        NodeKind::All(items) => items.iter().flat_map(|n| necessary(n, terms)).collect(),
+        // One branch holds: its rarest condition is among the union.
         NodeKind::Any(items) => {
             let mut all = Vec::new();
             let mut total = 0u32;
             for n in items {
-                let (t, cost) = triggers(n, terms)?;
+                let rarest = necessary(n, terms)
+                    .into_iter()
+                    .min_by_key(|(_, cost)| *cost);
+                let Some((t, cost)) = rarest else {
+                    return Vec::new();
+                };
                 all.extend(t);
                 total = total.saturating_add(cost);
             }
-            Some((all, total))
+            vec![(all, total)]
         }
-        NodeKind::Not(_) | NodeKind::True => None,
+        NodeKind::Not(_) | NodeKind::True => Vec::new(),
     }
 }
 
@@ -1732,6 +1783,14 @@ impl<'a> Scan<'a> {
         let last = first + group.patterns.get(pattern)?.words.checked_sub(1)?;
         let folded = gs.folded(field)?;
         Some(folded.span(first).start..folded.span(last).end)
+    }
+
+    /// Whether a pattern or regex was found, in any field.
+    fn triggered(&self, trigger: Trigger) -> bool {
+        match trigger {
+            Trigger::Pattern { group, pattern } => self.found(group, pattern) != 0,
+            Trigger::Regex { group, index } => self.regex_fields(group, index).is_some(),
+        }
     }
 
     /// The fields (bits) a pattern was found in.
