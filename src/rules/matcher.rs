@@ -356,9 +356,21 @@ enum Kind {
     },
 }
 
-/// Marks, in [`Group::by_first`], a pattern that is its first word alone:
-/// found as soon as the word is, without reading the pattern.
-const SINGLE_WORD: u32 = 1 << 31;
+/// A pattern that starts with a given word, with what the scan needs to
+/// know that it follows without reading the pattern.
+#[derive(Debug, Clone, Copy)]
+struct FirstWord {
+    pattern: u32,
+    /// [`FirstWord::ALONE`] for a pattern that is its first word alone
+    /// (found as soon as the word is), the id of the second word for a
+    /// pattern of two exact words, [`FirstWord::READ`] otherwise.
+    next: u32,
+}
+
+impl FirstWord {
+    const ALONE: u32 = u32::MAX;
+    const READ: u32 = u32::MAX - 1;
+}
 
 /// Lists of pattern ids in one allocation, for lookups by word id that
 /// stay in cache.
@@ -440,13 +452,15 @@ fn regex_prefixes(pattern: &str, case_sensitive: bool) -> Option<Vec<String>> {
 struct Group {
     opts: FoldOptions,
     vocabulary: Vocabulary,
-    /// For each word id, the patterns whose first exact word it is.
-    by_first: Csr,
+    /// The patterns whose first exact word is a given word: each word of
+    /// `vocabulary` has its range of them.
+    by_first: Vec<FirstWord>,
     /// The keys of single-word prefix patterns, and of regexes whose
-    /// matches must start with a known prefix; ids index `prefix_uses`.
+    /// matches must start with a known prefix, each with its range of
+    /// `prefix_uses`.
     prefixes: Vocabulary,
-    /// For each prefix id, what a word starting with it means.
-    prefix_uses: Vec<Vec<PrefixUse>>,
+    /// What a word starting with a prefix means.
+    prefix_uses: Vec<PrefixUse>,
     /// See [`PrefixLengths`]: most words need no prefix lookup at all.
     prefix_lengths: PrefixLengths,
     /// Indexed by pattern id.
@@ -534,21 +548,34 @@ impl GroupBuilder {
         id
     }
 
-    fn build(self) -> Result<Group, RuleError> {
+    fn build(mut self) -> Result<Group, RuleError> {
+        // Word ids become the words' places in the vocabulary.
+        let (mut vocabulary, slots) = Vocabulary::new(self.words.iter().map(|w| &**w));
         let mut by_first_lists = vec![Vec::new(); self.words.len()];
         let mut by_prefix: HashMap<Box<str>, Vec<PrefixUse>> = HashMap::new();
         for (id, p) in self.patterns.iter().enumerate() {
             match (p.exact.first(), &p.prefix) {
                 (Some(&first), prefix) => {
-                    let single = p.exact.len() == 1 && prefix.is_none();
-                    let flag = if single { SINGLE_WORD } else { 0 };
-                    by_first_lists[first as usize].push(id as u32 | flag);
+                    let next = match (p.exact.as_slice(), prefix) {
+                        ([_], None) => FirstWord::ALONE,
+                        ([_, second], None) => slots[*second as usize],
+                        _ => FirstWord::READ,
+                    };
+                    by_first_lists[first as usize].push(FirstWord {
+                        pattern: id as u32,
+                        next,
+                    });
                 }
                 (None, Some(prefix)) => by_prefix
                     .entry(prefix.clone())
                     .or_default()
                     .push(PrefixUse::Pattern(id)),
                 (None, None) => {}
+            }
+        }
+        for p in &mut self.patterns {
+            for word in &mut p.exact {
+                *word = slots[*word as usize];
             }
         }
         let mut set_members = Vec::new();
@@ -569,8 +596,19 @@ impl GroupBuilder {
         let mut by_prefix: Vec<(Box<str>, Vec<PrefixUse>)> = by_prefix.into_iter().collect();
         by_prefix.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let prefix_lengths = PrefixLengths::new(by_prefix.iter().map(|(key, _)| &**key));
-        let prefixes = Vocabulary::new(by_prefix.iter().map(|(key, _)| &**key));
-        let prefix_uses = by_prefix.into_iter().map(|(_, uses)| uses).collect();
+        let (mut prefixes, prefix_slots) = Vocabulary::new(by_prefix.iter().map(|(key, _)| &**key));
+        let mut prefix_uses = Vec::new();
+        for ((_, uses), slot) in by_prefix.into_iter().zip(prefix_slots) {
+            let start = prefix_uses.len() as u32;
+            prefix_uses.extend(uses);
+            prefixes.set_items(slot, start..prefix_uses.len() as u32);
+        }
+        let mut by_first = Vec::new();
+        for (list, &slot) in by_first_lists.into_iter().zip(&slots) {
+            let start = by_first.len() as u32;
+            by_first.extend(list);
+            vocabulary.set_items(slot, start..by_first.len() as u32);
+        }
         let regex_set = if set_members.is_empty() {
             None
         } else {
@@ -586,8 +624,8 @@ impl GroupBuilder {
         };
         Ok(Group {
             opts: self.opts,
-            vocabulary: Vocabulary::new(self.words.iter().map(|w| &**w)),
-            by_first: Csr::new(by_first_lists),
+            vocabulary,
+            by_first,
             triggers: Csr::new(
                 self.patterns
                     .iter()
@@ -1389,6 +1427,9 @@ struct GroupScan {
     regex: Vec<(usize, u8)>,
     /// The regexes worth running over the field being scanned.
     regex_candidates: Vec<usize>,
+    /// The words of the field being scanned that start patterns: each
+    /// word's index, and its range of [`Group::by_first`].
+    starting: Vec<(usize, Range<usize>)>,
 }
 
 impl GroupScan {
@@ -1437,28 +1478,30 @@ fn pooled_scan() -> Box<GroupScan> {
         .unwrap_or_default()
 }
 
-/// The words of a group's patterns (or its prefixes), each with its id.
+/// The words of a group's patterns (or its prefixes), each with its id and
+/// a range of items (the patterns it starts, what a prefix means).
 ///
 /// Looked up once per word of every text, so built for that: most words
 /// of a text are no rule's, and a small bit table (in cache) says so from
-/// the word's hash alone; the others probe a compact open-addressed table
-/// of hash tags and ids, and only a matching tag leads to the word's
-/// [`WordKey`], which for a word of up to 16 bytes is the whole word. Two
-/// words with one hash both stay found, as the probe goes on past a slot of
-/// another word.
+/// the word's hash alone. A word's id is its slot in an open-addressed
+/// table, whose 16-bit fingerprints (two bytes a slot) lead to the slot's
+/// [`WordKey`], which for a word of up to 16 bytes is the whole word, and
+/// its items' range, in one cache line. Two words with one hash both stay found, as the probe goes
+/// on past a slot of another word.
 #[derive(Debug, Default)]
 struct Vocabulary {
     /// One bit per value of the hash's top bits, set for the words': about
-    /// 16 bits per word.
+    /// 16 bits per word, so that most words of a text are turned away by
+    /// one bit test.
     maybe: Vec<u64>,
     /// 64 minus log2 of the bits of `maybe`.
     maybe_shift: u32,
-    /// A power of two of slots, at least twice the words, so that probes
-    /// are short and always reach an empty slot. Eight bytes a slot, so
-    /// that the table of 10,000 rules stays in the L2 cache.
-    table: Vec<VocabularySlot>,
-    /// The key of each word, by id.
-    keys: Vec<WordKey>,
+    /// For each slot, 16 bits of its word's hash, never 0; 0 for an empty
+    /// slot. A power of two of slots, at least twice the words, so that
+    /// probes are short and always reach an empty slot.
+    prints: Vec<u16>,
+    /// For each slot, its word's key and items.
+    entries: Vec<VocabularyEntry>,
     /// The bytes of the words longer than 16 bytes, end to end, to compare
     /// them whole; `long[k]` is the id of the k-th, and the end of its bytes.
     long_bytes: Vec<u8>,
@@ -1466,15 +1509,134 @@ struct Vocabulary {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct VocabularySlot {
-    /// The top half of the word's hash.
-    tag: u32,
-    /// [`VocabularySlot::EMPTY`] for an empty slot.
-    id: u32,
+struct VocabularyEntry {
+    key: WordKey,
+    /// The word's range of items, kept by the owner of the vocabulary.
+    items: (u32, u32),
 }
 
-impl VocabularySlot {
-    const EMPTY: u32 = u32::MAX;
+impl Vocabulary {
+    /// The `words` (distinct), and the id each was given.
+    fn new<'w>(words: impl ExactSizeIterator<Item = &'w str>) -> (Vocabulary, Vec<u32>) {
+        let hashed: Vec<(&str, u64)> = words
+            .map(|w| (w, word_hash(WordKey::of(w.as_bytes()), w.as_bytes())))
+            .collect();
+        Vocabulary::with_hashes(&hashed)
+    }
+
+    /// The words, each with its hash ([`word_hash`] but in tests), and the
+    /// id each was given.
+    fn with_hashes(words: &[(&str, u64)]) -> (Vocabulary, Vec<u32>) {
+        let slots = (2 * words.len()).next_power_of_two().max(8);
+        let empty = VocabularyEntry {
+            key: WordKey::of(b""),
+            items: (0, 0),
+        };
+        let bits = (16 * words.len()).next_power_of_two().max(512);
+        let mut v = Vocabulary {
+            maybe: vec![0; bits / 64],
+            maybe_shift: 64 - bits.trailing_zeros(),
+            prints: vec![0; slots],
+            entries: vec![empty; slots],
+            long_bytes: Vec::new(),
+            long: Vec::new(),
+        };
+        let mask = slots - 1;
+        let mut ids = Vec::with_capacity(words.len());
+        for &(word, hash) in words {
+            let mut i = hash as usize & mask;
+            while v.prints[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            let key = WordKey::of(word.as_bytes());
+            let (at, bit) = v.maybe_bit(hash);
+            v.maybe[at] |= bit;
+            v.prints[i] = fingerprint(hash);
+            v.entries[i].key = key;
+            if !key.is_whole() {
+                v.long.push((i as u32, 0));
+            }
+            ids.push(i as u32);
+        }
+        // The long words in id order, for `long_word`'s binary search.
+        v.long.sort_unstable();
+        let mut long_words: Vec<(u32, &str)> = words
+            .iter()
+            .zip(&ids)
+            .filter(|((word, _), _)| !WordKey::of(word.as_bytes()).is_whole())
+            .map(|((word, _), &id)| (id, *word))
+            .collect();
+        long_words.sort_unstable();
+        for ((_, end), (_, word)) in v.long.iter_mut().zip(long_words) {
+            v.long_bytes.extend_from_slice(word.as_bytes());
+            *end = v.long_bytes.len();
+        }
+        (v, ids)
+    }
+
+    fn maybe_bit(&self, hash: u64) -> (usize, u64) {
+        let bit = (hash >> self.maybe_shift) as usize;
+        (bit >> 6, 1 << (bit & 63))
+    }
+
+    /// Sets the range of items of word `id`.
+    fn set_items(&mut self, id: u32, items: Range<u32>) {
+        if let Some(entry) = self.entries.get_mut(id as usize) {
+            entry.items = (items.start, items.end);
+        }
+    }
+
+    /// The bytes of word `id`, if it is longer than 16 bytes.
+    fn long_word(&self, id: u32) -> &[u8] {
+        let Ok(k) = self.long.binary_search_by_key(&id, |&(long, _)| long) else {
+            return &[];
+        };
+        let start = match k.checked_sub(1) {
+            Some(before) => self.long.get(before).map_or(0, |&(_, end)| end),
+            None => 0,
+        };
+        let end = self.long.get(k).map_or(start, |&(_, end)| end);
+        self.long_bytes.get(start..end).unwrap_or_default()
+    }
+
+    /// The id of `word` and its range of items.
+    #[inline]
+    fn get(&self, word: &[u8]) -> Option<(u32, Range<usize>)> {
+        let key = WordKey::of(word);
+        self.get_hashed(word, key, word_hash(key, word))
+    }
+
+    #[inline]
+    fn get_hashed(&self, word: &[u8], key: WordKey, hash: u64) -> Option<(u32, Range<usize>)> {
+        let (at, bit) = self.maybe_bit(hash);
+        if self.maybe.get(at)? & bit == 0 {
+            return None;
+        }
+        let mask = self.prints.len().checked_sub(1)?;
+        let print = fingerprint(hash);
+        let mut i = hash as usize & mask;
+        loop {
+            match *self.prints.get(i)? {
+                0 => return None,
+                p if p == print => {
+                    let entry = self.entries.get(i)?;
+                    if entry.key == key && (key.is_whole() || self.long_word(i as u32) == word) {
+                        let (start, end) = entry.items;
+                        return Some((i as u32, start as usize..end as usize));
+                    }
+                }
+                _ => {}
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
+/// The 16 bits of a hash kept in [`Vocabulary::prints`]: bits that neither
+/// the slot (the low ones) nor [`Vocabulary::maybe`] (the top ones) tell;
+/// never 0, which marks an empty slot.
+fn fingerprint(hash: u64) -> u16 {
+    ((hash >> 24) as u16).max(1)
 }
 
 /// A word's length and its first and last bytes (8 of each, or fewer for a
@@ -1514,103 +1676,6 @@ impl WordKey {
     /// Whether the key holds all of the word's bytes.
     fn is_whole(self) -> bool {
         self.len <= 16
-    }
-}
-
-impl Vocabulary {
-    /// The `words` (distinct), with ids in their order.
-    fn new<'w>(words: impl ExactSizeIterator<Item = &'w str>) -> Vocabulary {
-        let hashed: Vec<(&str, u64)> = words
-            .map(|w| (w, word_hash(WordKey::of(w.as_bytes()), w.as_bytes())))
-            .collect();
-        Vocabulary::with_hashes(&hashed)
-    }
-
-    /// The words, each with its hash: [`word_hash`] but in tests.
-    fn with_hashes(words: &[(&str, u64)]) -> Vocabulary {
-        let n = words.len();
-        let bits = (16 * n).next_power_of_two().max(512);
-        let empty = VocabularySlot {
-            tag: 0,
-            id: VocabularySlot::EMPTY,
-        };
-        let mut v = Vocabulary {
-            maybe: vec![0; bits / 64],
-            maybe_shift: 64 - bits.trailing_zeros(),
-            table: vec![empty; (2 * n).next_power_of_two().max(8)],
-            keys: Vec::with_capacity(n),
-            long_bytes: Vec::new(),
-            long: Vec::new(),
-        };
-        let mask = v.table.len() - 1;
-        for (id, &(word, hash)) in words.iter().enumerate() {
-            let id = id as u32;
-            let key = WordKey::of(word.as_bytes());
-            v.keys.push(key);
-            if !key.is_whole() {
-                v.long_bytes.extend_from_slice(word.as_bytes());
-                v.long.push((id, v.long_bytes.len()));
-            }
-            let (at, bit) = v.maybe_bit(hash);
-            v.maybe[at] |= bit;
-            let mut i = hash as usize & mask;
-            while v.table[i].id != VocabularySlot::EMPTY {
-                i = (i + 1) & mask;
-            }
-            v.table[i] = VocabularySlot {
-                tag: (hash >> 32) as u32,
-                id,
-            };
-        }
-        v
-    }
-
-    fn maybe_bit(&self, hash: u64) -> (usize, u64) {
-        let bit = (hash >> self.maybe_shift) as usize;
-        (bit >> 6, 1 << (bit & 63))
-    }
-
-    /// The bytes of word `id`, if it is longer than 16 bytes.
-    fn long_word(&self, id: u32) -> &[u8] {
-        let Ok(k) = self.long.binary_search_by_key(&id, |&(long, _)| long) else {
-            return &[];
-        };
-        let start = match k.checked_sub(1) {
-            Some(before) => self.long.get(before).map_or(0, |&(_, end)| end),
-            None => 0,
-        };
-        let end = self.long.get(k).map_or(start, |&(_, end)| end);
-        self.long_bytes.get(start..end).unwrap_or_default()
-    }
-
-    #[inline]
-    fn get(&self, word: &[u8]) -> Option<u32> {
-        let key = WordKey::of(word);
-        self.get_hashed(word, key, word_hash(key, word))
-    }
-
-    #[inline]
-    fn get_hashed(&self, word: &[u8], key: WordKey, hash: u64) -> Option<u32> {
-        let (at, bit) = self.maybe_bit(hash);
-        if self.maybe.get(at)? & bit == 0 {
-            return None;
-        }
-        let mask = self.table.len().checked_sub(1)?;
-        let tag = (hash >> 32) as u32;
-        let mut i = hash as usize & mask;
-        loop {
-            let slot = *self.table.get(i)?;
-            if slot.id == VocabularySlot::EMPTY {
-                return None;
-            }
-            if slot.tag == tag
-                && self.keys.get(slot.id as usize) == Some(&key)
-                && (key.is_whole() || self.long_word(slot.id) == word)
-            {
-                return Some(slot.id);
-            }
-            i = (i + 1) & mask;
-        }
     }
 }
 
@@ -1928,6 +1993,7 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
             hits,
             regex,
             regex_candidates,
+            starting,
             ..
         } = scan;
         let folded = &mut folded[i];
@@ -1938,6 +2004,7 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
         ids.clear();
         ids.reserve(n);
         regex_candidates.clear();
+        starting.clear();
         let mut marks = Marks {
             found,
             slots,
@@ -1947,7 +2014,15 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
         };
         // First the words' ids, and the words that start with a prefix.
         for (at, word) in folded.word_bytes().enumerate() {
-            ids.push(group.vocabulary.get(word).unwrap_or(UNKNOWN));
+            match group.vocabulary.get(word) {
+                Some((id, first)) => {
+                    ids.push(id);
+                    if !first.is_empty() {
+                        starting.push((at, first));
+                    }
+                }
+                None => ids.push(UNKNOWN),
+            }
             let mut lengths = group.prefix_lengths.of(word);
             while lengths != 0 {
                 let bit_len = lengths.trailing_zeros() as usize;
@@ -1955,10 +2030,11 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
                 // Bit 63 stands for every length from 63 on.
                 let upto = if bit_len == 63 { word.len() } else { bit_len };
                 for len in bit_len..=upto {
-                    let Some(id) = word.get(..len).and_then(|key| group.prefixes.get(key)) else {
+                    let Some((_, uses)) = word.get(..len).and_then(|key| group.prefixes.get(key))
+                    else {
                         continue;
                     };
-                    for &used in group.prefix_uses.get(id as usize).into_iter().flatten() {
+                    for &used in group.prefix_uses.get(uses).unwrap_or_default() {
                         match used {
                             PrefixUse::Pattern(p) => marks.record(p, at),
                             PrefixUse::Regex(r) => regex_candidates.push(r),
@@ -1968,30 +2044,30 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
             }
         }
         // Then the patterns that start with a word of the vocabulary.
-        for (at, &id) in ids.iter().enumerate() {
-            if id == UNKNOWN {
-                continue;
-            }
-            for &item in group.by_first.get(id as usize).unwrap_or_default() {
-                let p = (item & !SINGLE_WORD) as usize;
+        for (at, first) in starting.drain(..) {
+            for &item in group.by_first.get(first).unwrap_or_default() {
+                let p = item.pattern as usize;
                 if marks.is_found(p) {
                     continue;
                 }
-                if item & SINGLE_WORD == 0 {
-                    let pattern = &group.patterns[p];
-                    let end = at + pattern.words;
-                    let follows = end <= n
-                        && (pattern.exact.len() == 1
-                            || ids[at + 1..at + pattern.exact.len()] == pattern.exact[1..])
-                        && pattern
-                            .prefix
-                            .as_deref()
-                            .is_none_or(|prefix| folded.word(end - 1).starts_with(prefix));
-                    if !follows {
-                        continue;
+                let follows = match item.next {
+                    FirstWord::ALONE => true,
+                    FirstWord::READ => {
+                        let pattern = &group.patterns[p];
+                        let end = at + pattern.words;
+                        end <= n
+                            && (pattern.exact.len() == 1
+                                || ids[at + 1..at + pattern.exact.len()] == pattern.exact[1..])
+                            && pattern
+                                .prefix
+                                .as_deref()
+                                .is_none_or(|prefix| folded.word(end - 1).starts_with(prefix))
                     }
+                    second => ids.get(at + 1) == Some(&second),
+                };
+                if follows {
+                    marks.record(p, at);
                 }
-                marks.record(p, at);
             }
         }
         let mut found_regex = |r: usize| match regex.iter_mut().find(|(index, _)| *index == r) {
@@ -2534,20 +2610,24 @@ mod tests {
         let hash = |w: &str| word_hash(WordKey::of(w.as_bytes()), w.as_bytes());
         let h = hash("minusma");
         let long = "maintiendelapaixausahel";
-        let v = Vocabulary::with_hashes(&[("minusma", h), ("bamako", h), (long, hash(long))]);
+        let (mut v, ids) =
+            Vocabulary::with_hashes(&[("minusma", h), ("bamako", h), (long, hash(long))]);
+        for (k, &id) in ids.iter().enumerate() {
+            v.set_items(id, k as u32..k as u32 + 1);
+        }
         let get = |w: &str| v.get_hashed(w.as_bytes(), WordKey::of(w.as_bytes()), h);
-        assert_eq!(get("minusma"), Some(0));
-        assert_eq!(get("bamako"), Some(1));
+        assert_eq!(get("minusma"), Some((ids[0], 0..1)));
+        assert_eq!(get("bamako"), Some((ids[1], 1..2)));
         assert_eq!(get("gao"), None);
-        assert_eq!(v.get(long.as_bytes()), Some(2));
+        assert_eq!(v.get(long.as_bytes()), Some((ids[2], 2..3)));
         assert_eq!(v.get(b"maintiendelapaixausahem"), None);
         assert_eq!(v.get(b"casque"), None);
         assert_eq!(v.get(b""), None);
         assert_eq!(Vocabulary::default().get(b"mali"), None);
         // Long words that differ only between their first and last 8 bytes.
-        let v = Vocabulary::new(["maintien-de-la-paix", "maintien-ee-la-paix"].into_iter());
-        assert_eq!(v.get(b"maintien-de-la-paix"), Some(0));
-        assert_eq!(v.get(b"maintien-ee-la-paix"), Some(1));
+        let (v, ids) = Vocabulary::new(["maintien-de-la-paix", "maintien-ee-la-paix"].into_iter());
+        assert_eq!(v.get(b"maintien-de-la-paix"), Some((ids[0], 0..0)));
+        assert_eq!(v.get(b"maintien-ee-la-paix"), Some((ids[1], 0..0)));
         assert_eq!(v.get(b"maintien-fe-la-paix"), None);
     }
 
@@ -2560,17 +2640,21 @@ mod tests {
                 stem.repeat(1 + i % 5)
             })
             .collect();
-        let v = Vocabulary::new(words.iter().map(String::as_str));
+        let (v, ids) = Vocabulary::new(words.iter().map(String::as_str));
+        let mut distinct = ids.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), words.len());
         let id_of = |bytes: &[u8]| {
-            let id = words.iter().position(|w| w.as_bytes() == bytes);
-            id.map(|id| id as u32)
+            let k = words.iter().position(|w| w.as_bytes() == bytes);
+            k.map(|k| (ids[k], 0..0))
         };
-        for (id, word) in words.iter().enumerate() {
-            assert_eq!(v.get(word.as_bytes()), Some(id as u32), "{word}");
+        for (k, word) in words.iter().enumerate() {
+            assert_eq!(v.get(word.as_bytes()), Some((ids[k], 0..0)), "{word}");
             let mut other = word.clone();
             other.push('x');
             assert_eq!(v.get(other.as_bytes()), None, "{other}");
-            if id % 50 == 0 {
+            if k % 50 == 0 {
                 let shorter = &word.as_bytes()[1..];
                 assert_eq!(
                     v.get(shorter),
