@@ -361,6 +361,8 @@ enum Kind {
 #[derive(Debug, Clone, Copy)]
 struct FirstWord {
     pattern: u32,
+    /// Whether the pattern triggers rules (see [`PatternHit::triggers`]).
+    triggers: bool,
     /// [`FirstWord::ALONE`] for a pattern that is its first word alone
     /// (found as soon as the word is), the id of the second word for a
     /// pattern of two exact words, [`FirstWord::READ`] otherwise.
@@ -563,6 +565,7 @@ impl GroupBuilder {
                     };
                     by_first_lists[first as usize].push(FirstWord {
                         pattern: id as u32,
+                        triggers: !p.rules.is_empty(),
                         next,
                     });
                 }
@@ -1053,7 +1056,7 @@ impl Matcher {
         for (g, gs) in scan.groups.iter().enumerate() {
             let Some(gs) = gs else { continue };
             let group = &self.groups[g];
-            for hit in &gs.hits {
+            for hit in gs.hits.iter().filter(|hit| hit.triggers) {
                 let rules = group.triggers.get(hit.pattern as usize).unwrap_or_default();
                 candidates.extend(rules.iter().map(|&r| r as usize));
             }
@@ -1399,6 +1402,9 @@ struct Ctx<'a> {
 struct PatternHit {
     pattern: u32,
     first: [u32; 5],
+    /// Whether the pattern triggers rules: most found patterns are other
+    /// terms of rules, which are read only if something else triggers them.
+    triggers: bool,
 }
 
 /// One group's scan of one article, in buffers that the next article reuses
@@ -1491,7 +1497,7 @@ fn pooled_scan() -> Box<GroupScan> {
 #[derive(Debug, Default)]
 struct Vocabulary {
     /// One bit per value of the hash's top bits, set for the words': about
-    /// 16 bits per word, so that most words of a text are turned away by
+    /// 8 bits per word, so that most words of a text are turned away by
     /// one bit test.
     maybe: Vec<u64>,
     /// 64 minus log2 of the bits of `maybe`.
@@ -1532,7 +1538,7 @@ impl Vocabulary {
             key: WordKey::of(b""),
             items: (0, 0),
         };
-        let bits = (16 * words.len()).next_power_of_two().max(512);
+        let bits = (8 * words.len()).next_power_of_two().max(512);
         let mut v = Vocabulary {
             maybe: vec![0; bits / 64],
             maybe_shift: 64 - bits.trailing_zeros(),
@@ -1948,7 +1954,7 @@ impl Marks<'_> {
     /// Pattern `p` starts at word `at`. Only the first occurrence in a
     /// field is kept: a body repeating one word a thousand times costs one
     /// entry.
-    fn record(&mut self, p: usize, at: usize) {
+    fn record(&mut self, p: usize, at: usize, triggers: bool) {
         let (Some(mark), Some(slot)) = (self.found.get_mut(p), self.slots.get_mut(p)) else {
             return;
         };
@@ -1960,6 +1966,7 @@ impl Marks<'_> {
             self.hits.push(PatternHit {
                 pattern: p as u32,
                 first: [0; 5],
+                triggers,
             });
             *slot = self.hits.len() as u32;
         }
@@ -2036,7 +2043,10 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
                     };
                     for &used in group.prefix_uses.get(uses).unwrap_or_default() {
                         match used {
-                            PrefixUse::Pattern(p) => marks.record(p, at),
+                            PrefixUse::Pattern(p) => {
+                                let triggers = group.triggers.get(p).is_some_and(|r| !r.is_empty());
+                                marks.record(p, at, triggers);
+                            }
                             PrefixUse::Regex(r) => regex_candidates.push(r),
                         }
                     }
@@ -2066,7 +2076,7 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
                     second => ids.get(at + 1) == Some(&second),
                 };
                 if follows {
-                    marks.record(p, at);
+                    marks.record(p, at, item.triggers);
                 }
             }
         }
