@@ -1027,6 +1027,7 @@ impl Matcher {
         Scope {
             source: source.to_string(),
             source_tags: source_tags.to_vec(),
+            any: in_scope.contains(&true),
             in_scope,
             groups,
             unconditional,
@@ -1048,7 +1049,7 @@ impl Matcher {
 
     /// The rules of `scope` that match `doc`, in config order.
     pub fn match_in(&self, scope: &Scope, doc: &Document<'_>) -> Vec<RuleMatch> {
-        if !scope.in_scope.contains(&true) {
+        if !scope.any {
             return Vec::new();
         }
         let scan = Scan::new(self, &scope.groups, doc);
@@ -1376,6 +1377,9 @@ pub struct Scope {
     source: String,
     source_tags: Vec<String>,
     in_scope: Vec<bool>,
+    /// Whether any rule is in scope, worked out once rather than for each
+    /// article from 10,000 flags.
+    any: bool,
     /// The groups some rule in scope has terms in.
     groups: Vec<bool>,
     /// The rules in scope evaluated for every article.
@@ -1385,7 +1389,7 @@ pub struct Scope {
 impl Scope {
     /// Whether any rule applies to the source.
     pub fn is_empty(&self) -> bool {
-        !self.in_scope.contains(&true)
+        !self.any
     }
 }
 
