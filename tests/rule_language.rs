@@ -1277,6 +1277,33 @@ fn title_matches(query: &str, title: &str) -> bool {
     .unwrap()
 }
 
+/// One term of a generated query: a word, a phrase, a prefix, a field, a
+/// proximity search or a regex, over the words of [`word`].
+fn atom() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => word(),
+        2 => (word(), word()).prop_map(|(a, b)| format!("\"{a} {b}\"")),
+        1 => word().prop_map(|w| format!("{}*", &w[..w.len().min(3)])),
+        1 => word().prop_map(|w| format!("title:{w}")),
+        1 => (word(), word()).prop_map(|(a, b)| format!("body:\"{a} {b}\"")),
+        1 => (word(), word(), 0u32..6).prop_map(|(a, b, d)| format!("\"{a} {b}\"~{d}")),
+        1 => prop::sample::select(&["/mali(en|enne)?s?/", "/casques? bleus/", "/ba[a-z]+o/"][..])
+            .prop_map(str::to_string),
+    ]
+}
+
+/// A query as rules are written: a term alone, or two or three combined.
+fn query() -> impl Strategy<Value = String> {
+    (atom(), atom(), atom(), 0..6).prop_map(|(a, b, c, shape)| match shape {
+        0 => a,
+        1 => format!("{a} {b}"),
+        2 => format!("{a} OR {b}"),
+        3 => format!("({a} OR {b}) {c}"),
+        4 => format!("{a} -{b}"),
+        _ => format!("{a} AND ({b} OR {c})"),
+    })
+}
+
 /// `Art` holds static strings: proptest texts are leaked, a few KB a run.
 fn leak(s: &str) -> &'static str {
     Box::leak(s.to_string().into_boxed_str())
@@ -1326,5 +1353,44 @@ proptest! {
         let a = title_matches(&x, &text);
         prop_assert_eq!(title_matches(&format!("ancre NOT {x}"), &text), !a);
         prop_assert_eq!(title_matches(&format!("ancre -{x}"), &text), !a);
+    }
+}
+
+proptest! {
+    // Each case compiles up to 30 rules, twice.
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The matcher reads a rule only when its terms were found; evaluated
+    /// alone and in full, each rule must come out the same, hits included.
+    #[test]
+    fn many_rules_match_as_each_alone(
+        queries in prop::collection::vec((query(), 0..OPTIONS.len()), 1..30),
+        title in news_text(),
+        summary in news_text(),
+        body in news_text(),
+    ) {
+        let opts = [Plain, Case, Accent, StemFr];
+        let specs: Vec<RuleSpec> = queries
+            .iter()
+            .map(|(q, o)| spec(q, opts[o % opts.len()]))
+            // Some generated queries are invalid (`"mali mali"~2`).
+            .filter(|s| Matcher::new(vec![s.clone()]).is_ok())
+            .collect();
+        let matcher = Matcher::new(specs.clone()).unwrap();
+        let doc = Document {
+            title: &title,
+            summary: &summary,
+            body: &body,
+            ..Document::default()
+        };
+        let got = matcher.match_document(&doc, SOURCE, &[]);
+        for (r, spec) in specs.iter().enumerate() {
+            let alone = matcher.explain(r, &doc, SOURCE, &[]).unwrap();
+            let found = got.iter().find(|m| m.rule == r);
+            prop_assert_eq!(found.is_some(), alone.matched, "{:?}", spec.query);
+            if let Some(m) = found {
+                prop_assert_eq!(&m.hits, &alone.hits, "{:?}", spec.query);
+            }
+        }
     }
 }

@@ -115,36 +115,58 @@ pub(crate) struct Folded {
 
 impl Folded {
     pub(crate) fn new(text: &str, opts: FoldOptions) -> Folded {
-        let mut builder = Builder::new(text.len(), opts);
+        let mut folded = Folded::default();
+        folded.refill(text, opts);
+        folded
+    }
+
+    /// Folds `text` into `self`, reusing its buffers: the matcher folds
+    /// every field of every article, and allocating for each showed in
+    /// profiles.
+    pub(crate) fn refill(&mut self, text: &str, opts: FoldOptions) {
+        let mut builder = Builder::reuse(std::mem::take(self), text.len(), opts);
+        let ascii = if opts.case_sensitive {
+            &ASCII_KEEP
+        } else {
+            &ASCII_LOWER
+        };
+        let quick = quick_table(opts);
         let bytes = text.as_bytes();
         let mut at = 0;
         while let Some(&b) = bytes.get(at) {
-            match BYTE_CLASS[usize::from(b)] {
-                ASCII_WORD => {
-                    // Most of any text is ASCII letters, which NFKD leaves
-                    // alone: copy each run at once.
-                    let end = bytes[at..]
-                        .iter()
-                        .position(|&b| BYTE_CLASS[usize::from(b)] != ASCII_WORD)
-                        .map_or(bytes.len(), |n| at + n);
-                    builder.push_ascii(&text[at..end], at);
-                    at = end;
-                }
-                ASCII_OTHER => {
+            match ascii[usize::from(b)] {
+                ASCII_SEPARATOR => {
                     builder.close();
+                    // Punctuation comes with spaces: close once for all.
                     at += 1;
+                    while bytes
+                        .get(at)
+                        .is_some_and(|&b| ascii[usize::from(b)] == ASCII_SEPARATOR)
+                    {
+                        at += 1;
+                    }
+                }
+                NOT_ASCII => {
+                    let c = text
+                        .get(at..)
+                        .and_then(|rest| rest.chars().next())
+                        .unwrap_or(char::REPLACEMENT_CHARACTER);
+                    builder.feed_with(c, at, quick);
+                    at += c.len_utf8();
                 }
                 _ => {
-                    let c = text[at..]
-                        .chars()
-                        .next()
-                        .unwrap_or(char::REPLACEMENT_CHARACTER);
-                    builder.feed(c, at);
-                    at += c.len_utf8();
+                    // Most of any text is runs of ASCII letters, which NFKD
+                    // leaves alone: copy each run at once, folded by table.
+                    let end = bytes[at..]
+                        .iter()
+                        .position(|&b| !is_ascii_word(ascii[usize::from(b)]))
+                        .map_or(bytes.len(), |n| at + n);
+                    builder.push_ascii(&bytes[at..end], at);
+                    at = end;
                 }
             }
         }
-        builder.finish()
+        *self = builder.finish();
     }
 
     /// The words, each preceded and followed by one space.
@@ -169,6 +191,23 @@ impl Folded {
         self.joined.get(start..end).unwrap_or_default()
     }
 
+    /// The bytes of each word, in order.
+    pub(crate) fn word_bytes(&self) -> impl Iterator<Item = &[u8]> {
+        let joined = self.joined.as_bytes();
+        // Every word is followed by its separating space, the last one too.
+        let ends = self
+            .starts
+            .iter()
+            .skip(1)
+            .copied()
+            .chain(std::iter::once(joined.len()))
+            .map(|next| next.saturating_sub(1));
+        self.starts
+            .iter()
+            .zip(ends)
+            .map(|(&start, end)| joined.get(start..end).unwrap_or_default())
+    }
+
     pub(crate) fn span(&self, i: usize) -> Range<usize> {
         self.spans.get(i).cloned().unwrap_or_default()
     }
@@ -183,24 +222,39 @@ impl Folded {
     }
 }
 
-const ASCII_WORD: u8 = 0;
-const ASCII_OTHER: u8 = 1;
-const NOT_ASCII: u8 = 2;
+/// In [`ASCII_LOWER`] and [`ASCII_KEEP`]: an ASCII byte that ends a word.
+const ASCII_SEPARATOR: u8 = 0;
+/// In [`ASCII_LOWER`] and [`ASCII_KEEP`]: a byte of a multibyte char.
+const NOT_ASCII: u8 = 0xFF;
 
-/// What each byte of UTF-8 text is, for the folding loop.
-static BYTE_CLASS: [u8; 256] = {
+/// Whether an entry of [`ASCII_LOWER`] or [`ASCII_KEEP`] is a letter or
+/// digit, as folded.
+fn is_ascii_word(entry: u8) -> bool {
+    (1..0x80).contains(&entry)
+}
+
+/// What each byte of UTF-8 text is, for the folding loop: an ASCII letter
+/// or digit is itself (lowercased unless `keep_case`), any other ASCII byte
+/// [`ASCII_SEPARATOR`], any other byte [`NOT_ASCII`].
+const fn ascii_table(keep_case: bool) -> [u8; 256] {
     let mut table = [NOT_ASCII; 256];
     let mut b = 0;
     while b < 128 {
-        table[b] = if (b as u8).is_ascii_alphanumeric() {
-            ASCII_WORD
+        let byte = b as u8;
+        table[b] = if !byte.is_ascii_alphanumeric() {
+            ASCII_SEPARATOR
+        } else if keep_case {
+            byte
         } else {
-            ASCII_OTHER
+            byte.to_ascii_lowercase()
         };
         b += 1;
     }
     table
-};
+}
+
+static ASCII_LOWER: [u8; 256] = ascii_table(false);
+static ASCII_KEEP: [u8; 256] = ascii_table(true);
 
 /// Apostrophes that would otherwise count as letters (`ʼ` is a modifier
 /// letter) or that French typography uses for elision.
@@ -235,19 +289,9 @@ enum Quick {
 /// The chars the table covers: Latin-1 Supplement and Latin Extended-A.
 const QUICK_LATIN: std::ops::RangeInclusive<char> = '\u{A0}'..='\u{17F}';
 
-fn quick_fold(c: char, opts: FoldOptions) -> Quick {
-    // General Punctuation (dashes, quotes, spaces, `…`): all separators
-    // but the invisible joiners.
-    if ('\u{2000}'..='\u{206F}').contains(&c) {
-        return if is_ignorable(c) {
-            Quick::Slow
-        } else {
-            Quick::Separator
-        };
-    }
-    if !QUICK_LATIN.contains(&c) {
-        return Quick::Slow;
-    }
+/// What folding does to each char of [`QUICK_LATIN`] with `opts` (the
+/// stemmer aside, which works on whole words).
+fn quick_table(opts: FoldOptions) -> &'static [Quick] {
     static TABLES: std::sync::OnceLock<[Vec<Quick>; 4]> = std::sync::OnceLock::new();
     let tables = TABLES.get_or_init(|| {
         [(false, false), (true, false), (false, true), (true, true)].map(|(case, accent)| {
@@ -260,8 +304,22 @@ fn quick_fold(c: char, opts: FoldOptions) -> Quick {
         })
     });
     let table = usize::from(opts.case_sensitive) | usize::from(opts.accent_sensitive) << 1;
-    let index = c as usize - *QUICK_LATIN.start() as usize;
-    tables[table].get(index).copied().unwrap_or(Quick::Slow)
+    &tables[table]
+}
+
+/// What folding does to a non-ASCII char, from `table` (of [`quick_table`]).
+fn quick_fold(c: char, table: &[Quick]) -> Quick {
+    // General Punctuation (dashes, quotes, spaces, `…`): all separators
+    // but the invisible joiners.
+    if ('\u{2000}'..='\u{206F}').contains(&c) {
+        return if is_ignorable(c) {
+            Quick::Slow
+        } else {
+            Quick::Separator
+        };
+    }
+    let index = (c as usize).wrapping_sub(*QUICK_LATIN.start() as usize);
+    table.get(index).copied().unwrap_or(Quick::Slow)
 }
 
 /// One table entry, from the full path on the char alone.
@@ -269,18 +327,10 @@ fn quick_entry(c: char, opts: FoldOptions) -> Quick {
     if is_ignorable(c) || is_apostrophe(c) {
         return Quick::Slow;
     }
-    let mut builder = Builder {
-        opts,
-        out: Folded::default(),
-        open: None,
-        needs_nfc: false,
-        decomposed: Vec::new(),
-        stemmer: None,
-    };
+    let mut builder = Builder::reuse(Folded::default(), 8, opts);
     // Between two letters, so that a char that would end or split a word
     // (`ŉ` is an apostrophe and `n`, `Ŀ` an `L` and a middle dot) shows it.
     let len = c.len_utf8();
-    builder.out.joined.push(' ');
     builder.push('x', 0, 1);
     builder.slow_feed(c, 1, 1 + len);
     builder.push('y', 1 + len, 2 + len);
@@ -308,7 +358,11 @@ fn quick_entry(c: char, opts: FoldOptions) -> Quick {
 
 struct Builder {
     opts: FoldOptions,
-    out: Folded,
+    /// The folded text so far, as bytes to push ASCII runs without a
+    /// per-char check; only whole chars are ever pushed, so it stays UTF-8.
+    joined: Vec<u8>,
+    starts: Vec<usize>,
+    spans: Vec<Range<usize>>,
     /// Original byte range of the word being built, if any.
     open: Option<Range<usize>>,
     /// Whether the word being built has a char that NFC might compose.
@@ -319,17 +373,27 @@ struct Builder {
 }
 
 impl Builder {
-    fn new(capacity: usize, opts: FoldOptions) -> Builder {
-        let mut joined = String::with_capacity(capacity + 2);
-        joined.push(' ');
+    /// A builder writing into the buffers of `out`, emptied.
+    fn reuse(out: Folded, capacity: usize, opts: FoldOptions) -> Builder {
+        let Folded {
+            joined,
+            mut starts,
+            mut spans,
+        } = out;
+        let mut joined = joined.into_bytes();
+        joined.clear();
+        joined.reserve(capacity + 2);
+        joined.push(b' ');
+        starts.clear();
+        spans.clear();
+        // News text averages a word every six or seven bytes.
+        starts.reserve(capacity / 6);
+        spans.reserve(capacity / 6);
         Builder {
             opts,
-            out: Folded {
-                joined,
-                // News text averages a word every six or seven bytes.
-                starts: Vec::with_capacity(capacity / 6),
-                spans: Vec::with_capacity(capacity / 6),
-            },
+            joined,
+            starts,
+            spans,
             open: None,
             needs_nfc: false,
             decomposed: Vec::new(),
@@ -337,7 +401,14 @@ impl Builder {
         }
     }
 
+    #[cfg(test)]
     fn feed(&mut self, c: char, at: usize) {
+        self.feed_with(c, at, quick_table(self.opts));
+    }
+
+    /// Takes the char `c` at byte `at` of the original, `quick` being
+    /// [`quick_table`] for the builder's options.
+    fn feed_with(&mut self, c: char, at: usize, quick: &[Quick]) {
         let end = at + c.len_utf8();
         // Most of any feed is ASCII, which NFKD leaves alone.
         if c.is_ascii() {
@@ -353,7 +424,7 @@ impl Builder {
             }
             return;
         }
-        match quick_fold(c, self.opts) {
+        match quick_fold(c, quick) {
             Quick::Separator => {
                 self.close();
                 return;
@@ -406,7 +477,7 @@ impl Builder {
                 if is_accent && !self.opts.accent_sensitive {
                     self.extend(end);
                 } else if self.open.is_some() {
-                    self.out.joined.push(c);
+                    self.push_char(c);
                     self.needs_nfc = true;
                     self.extend(end);
                 } else if c.is_alphanumeric() {
@@ -420,21 +491,17 @@ impl Builder {
     }
 
     /// A run of ASCII letters and digits starting at byte `at`.
-    fn push_ascii(&mut self, run: &str, at: usize) {
+    #[inline]
+    fn push_ascii(&mut self, run: &[u8], at: usize) {
         let end = at + run.len();
-        match &mut self.open {
-            Some(span) => span.end = end,
-            None => {
-                self.out.starts.push(self.out.joined.len());
-                self.open = Some(at..end);
-            }
-        }
-        let from = self.out.joined.len();
-        self.out.joined.push_str(run);
-        if !self.opts.case_sensitive
-            && let Some(added) = self.out.joined.get_mut(from..)
-        {
-            added.make_ascii_lowercase();
+        self.open_word(at, end);
+        if self.opts.case_sensitive {
+            self.joined.extend_from_slice(run);
+        } else {
+            // Digits and lowercase letters have the 0x20 bit already: for
+            // ASCII letters and digits, this is `to_ascii_lowercase`, in a
+            // loop the compiler vectorizes.
+            self.joined.extend(run.iter().map(|&b| b | 0x20));
         }
     }
 
@@ -445,15 +512,26 @@ impl Builder {
     }
 
     fn push(&mut self, c: char, at: usize, end: usize) {
+        self.open_word(at, end);
+        self.needs_nfc |= !c.is_ascii();
+        self.push_char(c);
+    }
+
+    /// Starts a word at `at` unless one is open, and makes it reach `end`.
+    #[inline]
+    fn open_word(&mut self, at: usize, end: usize) {
         match &mut self.open {
             Some(span) => span.end = end,
             None => {
-                self.out.starts.push(self.out.joined.len());
+                self.starts.push(self.joined.len());
                 self.open = Some(at..end);
             }
         }
-        self.needs_nfc |= !c.is_ascii();
-        self.out.joined.push(c);
+    }
+
+    fn push_char(&mut self, c: char) {
+        self.joined
+            .extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
     }
 
     /// Folds a char away without ending the word it belongs to.
@@ -463,46 +541,71 @@ impl Builder {
         }
     }
 
+    #[inline]
     fn close(&mut self) {
         let Some(span) = self.open.take() else {
             return;
         };
+        if self.needs_nfc || self.stemmer.is_some() {
+            self.rewrite_word();
+        }
+        self.joined.push(b' ');
+        self.spans.push(span);
+    }
+
+    /// Recomposes (NFC) and stems the word being closed, when needed.
+    #[inline(never)]
+    fn rewrite_word(&mut self) {
+        let start = self.starts.last().copied().unwrap_or(0);
+        // Only whole chars are pushed, so the word is UTF-8.
+        let Some(word) = self
+            .joined
+            .get(start..)
+            .and_then(|w| std::str::from_utf8(w).ok())
+        else {
+            return;
+        };
+        let mut word = std::borrow::Cow::Borrowed(word);
         if self.needs_nfc {
             // Recompose so that a kept `é` is one char, as a rule author
             // would type it; NFC also puts stacked accents in canonical order.
-            let start = self.out.starts.last().copied().unwrap_or(0);
-            let word = self.out.joined.get(start..).unwrap_or_default();
-            let composed: String = word.nfc().collect();
-            self.out.joined.truncate(start);
-            self.out.joined.push_str(&composed);
+            word = std::borrow::Cow::Owned(word.nfc().collect());
             self.needs_nfc = false;
         }
         if let Some((stem, stemmer)) = &self.stemmer {
-            let start = self.out.starts.last().copied().unwrap_or(0);
-            let word = self.out.joined.get(start..).unwrap_or_default();
-            let word = match stem {
+            let unstemmed: &str = &word;
+            let unstemmed = match stem {
                 // Snowball's French stemmer reads `retrait` as a verb in
                 // -ait (`retr`) but `retraits` as a plural (`retrait`), and
                 // keeps the s of `bleus`: drop the plural mark first, so
                 // that singular and plural always agree.
-                Stem::French if word.chars().count() > 3 => {
-                    word.strip_suffix(['s', 'x']).unwrap_or(word)
+                Stem::French if unstemmed.chars().count() > 3 => {
+                    unstemmed.strip_suffix(['s', 'x']).unwrap_or(unstemmed)
                 }
-                _ => word,
+                _ => unstemmed,
             };
-            let stemmed = stemmer.stem(word).into_owned();
+            let stemmed = stemmer.stem(unstemmed).into_owned();
             if !stemmed.is_empty() {
-                self.out.joined.truncate(start);
-                self.out.joined.push_str(&stemmed);
+                word = std::borrow::Cow::Owned(stemmed);
             }
         }
-        self.out.joined.push(' ');
-        self.out.spans.push(span);
+        if let std::borrow::Cow::Owned(word) = word {
+            self.joined.truncate(start);
+            self.joined.extend_from_slice(word.as_bytes());
+        }
     }
 
     fn finish(mut self) -> Folded {
         self.close();
-        self.out
+        // Only whole chars are pushed: the conversion cannot fail, and
+        // checking costs a fraction of the folding.
+        let joined = String::from_utf8(self.joined)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Folded {
+            joined,
+            starts: self.starts,
+            spans: self.spans,
+        }
     }
 }
 
@@ -660,7 +763,7 @@ mod tests {
 
     /// `Folded::new` with every non-ASCII char through the full path.
     fn slow_folded(text: &str, opts: FoldOptions) -> Folded {
-        let mut builder = Builder::new(text.len(), opts);
+        let mut builder = Builder::reuse(Folded::default(), text.len(), opts);
         for (at, c) in text.char_indices() {
             if c.is_ascii() {
                 builder.feed(c, at);
@@ -706,5 +809,32 @@ mod tests {
         assert_eq!(folded.word(4), "bleus");
         assert_eq!(folded.word(5), "");
         assert_eq!(Folded::new("--", DEFAULT).joined(), " ");
+        let bytes: Vec<&[u8]> = folded.word_bytes().collect();
+        let words: Vec<&[u8]> = (0..folded.len())
+            .map(|i| folded.word(i).as_bytes())
+            .collect();
+        assert_eq!(bytes, words);
+    }
+
+    /// The matcher folds every article into the buffers of the last one.
+    #[test]
+    fn refilling_forgets_the_last_text() {
+        let texts = [
+            "Le Conseil de sécurité a voté, à l’unanimité, la fin de la MINUSMA.",
+            "",
+            "Œuvre",
+            "retrai\u{ad}te au Mali",
+            "  ",
+        ];
+        for opts in ALL_OPTIONS {
+            let mut reused = Folded::default();
+            for text in texts.iter().chain(texts.iter().rev()) {
+                reused.refill(text, opts);
+                let fresh = Folded::new(text, opts);
+                assert_eq!(reused.joined(), fresh.joined(), "{text:?}");
+                assert_eq!(reused.starts, fresh.starts, "{text:?}");
+                assert_eq!(reused.spans, fresh.spans, "{text:?}");
+            }
+        }
     }
 }

@@ -245,6 +245,30 @@ pub struct Matcher {
     rules: Vec<RuleSpec>,
     compiled: Vec<Compiled>,
     groups: Vec<Group>,
+    second: SecondTriggers,
+}
+
+/// For each rule, a second condition (see [`necessary`]): patterns or
+/// regexes of which one at least is found whenever the rule holds, apart
+/// from those that trigger it. A rule triggered by a common word (`sahel`
+/// in `(minusma OR barkhane) sahel`) is read only when one of these was
+/// found too, from two small arrays rather than from its tree.
+#[derive(Debug, Default)]
+struct SecondTriggers {
+    /// `items[starts[r]..starts[r + 1]]` is rule `r`'s; empty when it has
+    /// no second condition.
+    starts: Vec<u32>,
+    items: Vec<Trigger>,
+}
+
+impl SecondTriggers {
+    fn get(&self, rule: usize) -> &[Trigger] {
+        match (self.starts.get(rule), self.starts.get(rule + 1)) {
+            (Some(&from), Some(&to)) => self.items.get(from as usize..to as usize),
+            _ => None,
+        }
+        .unwrap_or_default()
+    }
 }
 
 /// One rule's conditions as a tree over its terms.
@@ -283,9 +307,11 @@ struct TermDef {
     /// Bits of [`Field::bit`].
     fields: u8,
     kind: Kind,
-    /// What a scan must find for this term to hold, and how common that
-    /// probably is; `None` for terms compared, not scanned (`source:`).
-    trigger: Option<(Trigger, u32)>,
+    /// What a scan must find for this term to hold, each with how common
+    /// it probably is: one pattern or regex, or for a proximity search the
+    /// pattern of each word; none for terms compared, not scanned
+    /// (`source:`).
+    triggers: Vec<(Trigger, u32)>,
 }
 
 /// A pattern or regex whose hit makes a rule worth evaluating.
@@ -330,9 +356,23 @@ enum Kind {
     },
 }
 
-/// Marks, in [`Group::by_first`], a pattern that is its first word alone:
-/// found as soon as the word is, without reading the pattern.
-const SINGLE_WORD: u32 = 1 << 31;
+/// A pattern that starts with a given word, with what the scan needs to
+/// know that it follows without reading the pattern.
+#[derive(Debug, Clone, Copy)]
+struct FirstWord {
+    pattern: u32,
+    /// Whether the pattern triggers rules (see [`PatternHit::triggers`]).
+    triggers: bool,
+    /// [`FirstWord::ALONE`] for a pattern that is its first word alone
+    /// (found as soon as the word is), the id of the second word for a
+    /// pattern of two exact words, [`FirstWord::READ`] otherwise.
+    next: u32,
+}
+
+impl FirstWord {
+    const ALONE: u32 = u32::MAX;
+    const READ: u32 = u32::MAX - 1;
+}
 
 /// Lists of pattern ids in one allocation, for lookups by word id that
 /// stay in cache.
@@ -409,21 +449,22 @@ fn regex_prefixes(pattern: &str, case_sensitive: bool) -> Option<Vec<String>> {
 /// is looked up once in `vocabulary` (the words of every pattern of every
 /// rule), and the patterns starting with that word are followed from there
 /// word by word. A text is scanned once however many rules there are, and a
-/// word no rule mentions costs one hash lookup.
+/// word no rule mentions costs one hash and, mostly, one bit test.
 #[derive(Debug)]
 struct Group {
     opts: FoldOptions,
     vocabulary: Vocabulary,
-    /// For each word id, the patterns whose first exact word it is.
-    by_first: Csr,
-    /// Single-word prefix patterns, and regexes whose matches must start
-    /// with a known prefix, by that prefix.
-    by_prefix: WordMap<Vec<PrefixUse>>,
-    /// The distinct byte lengths of the keys of `by_prefix`, ascending.
-    prefix_lengths: Vec<usize>,
-    /// A bit for each first two bytes of a key of `by_prefix`: most words
-    /// start otherwise and need no prefix lookup at all.
-    prefix_starts: Vec<u64>,
+    /// The patterns whose first exact word is a given word: each word of
+    /// `vocabulary` has its range of them.
+    by_first: Vec<FirstWord>,
+    /// The keys of single-word prefix patterns, and of regexes whose
+    /// matches must start with a known prefix, each with its range of
+    /// `prefix_uses`.
+    prefixes: Vocabulary,
+    /// What a word starting with a prefix means.
+    prefix_uses: Vec<PrefixUse>,
+    /// See [`PrefixLengths`]: most words need no prefix lookup at all.
+    prefix_lengths: PrefixLengths,
     /// Indexed by pattern id.
     patterns: Vec<Pattern>,
     /// For each pattern id, the rules it triggers (see
@@ -460,7 +501,11 @@ struct GroupBuilder {
     opts: FoldOptions,
     /// Pattern ids by the pattern's words (`" a b "`, `" a b"` for a prefix).
     ids: HashMap<String, usize>,
-    vocabulary: Vocabulary,
+    /// Word ids by word, while rules are compiled; frozen into a
+    /// [`Vocabulary`] by [`GroupBuilder::build`].
+    word_ids: HashMap<Box<str>, u32>,
+    /// The words, by id.
+    words: Vec<Box<str>>,
     patterns: Vec<Pattern>,
     regex_ids: HashMap<String, usize>,
     regexes: Vec<Regex>,
@@ -496,24 +541,44 @@ impl GroupBuilder {
     }
 
     fn word(&mut self, word: &str) -> u32 {
-        self.vocabulary.insert(word)
+        if let Some(&id) = self.word_ids.get(word) {
+            return id;
+        }
+        let id = self.words.len() as u32;
+        self.words.push(word.into());
+        self.word_ids.insert(word.into(), id);
+        id
     }
 
-    fn build(self) -> Result<Group, RuleError> {
-        let mut by_first_lists = vec![Vec::new(); self.vocabulary.len()];
-        let mut by_prefix: WordMap<Vec<PrefixUse>> = WordMap::default();
+    fn build(mut self) -> Result<Group, RuleError> {
+        // Word ids become the words' places in the vocabulary.
+        let (mut vocabulary, slots) = Vocabulary::new(self.words.iter().map(|w| &**w));
+        let mut by_first_lists = vec![Vec::new(); self.words.len()];
+        let mut by_prefix: HashMap<Box<str>, Vec<PrefixUse>> = HashMap::new();
         for (id, p) in self.patterns.iter().enumerate() {
             match (p.exact.first(), &p.prefix) {
                 (Some(&first), prefix) => {
-                    let single = p.exact.len() == 1 && prefix.is_none();
-                    let flag = if single { SINGLE_WORD } else { 0 };
-                    by_first_lists[first as usize].push(id as u32 | flag);
+                    let next = match (p.exact.as_slice(), prefix) {
+                        ([_], None) => FirstWord::ALONE,
+                        ([_, second], None) => slots[*second as usize],
+                        _ => FirstWord::READ,
+                    };
+                    by_first_lists[first as usize].push(FirstWord {
+                        pattern: id as u32,
+                        triggers: !p.rules.is_empty(),
+                        next,
+                    });
                 }
                 (None, Some(prefix)) => by_prefix
                     .entry(prefix.clone())
                     .or_default()
                     .push(PrefixUse::Pattern(id)),
                 (None, None) => {}
+            }
+        }
+        for p in &mut self.patterns {
+            for word in &mut p.exact {
+                *word = slots[*word as usize];
             }
         }
         let mut set_members = Vec::new();
@@ -530,15 +595,23 @@ impl GroupBuilder {
                 None => set_members.push(index),
             }
         }
-        let mut prefix_starts = vec![0u64; 1 << 10];
-        for key in by_prefix.keys() {
-            if let Some(i) = two_bytes(key) {
-                prefix_starts[i >> 6] |= 1 << (i & 63);
-            }
+        // In a fixed order, so that a config always compiles the same way.
+        let mut by_prefix: Vec<(Box<str>, Vec<PrefixUse>)> = by_prefix.into_iter().collect();
+        by_prefix.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let prefix_lengths = PrefixLengths::new(by_prefix.iter().map(|(key, _)| &**key));
+        let (mut prefixes, prefix_slots) = Vocabulary::new(by_prefix.iter().map(|(key, _)| &**key));
+        let mut prefix_uses = Vec::new();
+        for ((_, uses), slot) in by_prefix.into_iter().zip(prefix_slots) {
+            let start = prefix_uses.len() as u32;
+            prefix_uses.extend(uses);
+            prefixes.set_items(slot, start..prefix_uses.len() as u32);
         }
-        let mut prefix_lengths: Vec<usize> = by_prefix.keys().map(|k| k.len()).collect();
-        prefix_lengths.sort_unstable();
-        prefix_lengths.dedup();
+        let mut by_first = Vec::new();
+        for (list, &slot) in by_first_lists.into_iter().zip(&slots) {
+            let start = by_first.len() as u32;
+            by_first.extend(list);
+            vocabulary.set_items(slot, start..by_first.len() as u32);
+        }
         let regex_set = if set_members.is_empty() {
             None
         } else {
@@ -554,17 +627,17 @@ impl GroupBuilder {
         };
         Ok(Group {
             opts: self.opts,
-            vocabulary: self.vocabulary,
-            by_first: Csr::new(by_first_lists),
+            vocabulary,
+            by_first,
             triggers: Csr::new(
                 self.patterns
                     .iter()
                     .map(|p| p.rules.iter().map(|&r| r as u32).collect())
                     .collect(),
             ),
-            by_prefix,
+            prefixes,
+            prefix_uses,
             prefix_lengths,
-            prefix_starts,
             patterns: self.patterns,
             regexes: self.regexes,
             regex_set,
@@ -613,7 +686,7 @@ impl RuleCompiler<'_> {
             ..rule_opts
         };
         let fields = field.map_or(DEFAULT_FIELDS, Field::bit);
-        let mut trigger = None;
+        let mut triggers = Vec::new();
         let kind = match (field, kind) {
             (Some(f), TermKind::Words { text, prefix }) if f.is_meta() => {
                 let opts = if *prefix { plain } else { rule_opts };
@@ -642,7 +715,7 @@ impl RuleCompiler<'_> {
                     (1, true) => 2 * word_cost(&words[0]),
                     _ => 1,
                 };
-                trigger = Some((Trigger::Pattern { group, pattern }, cost));
+                triggers.push((Trigger::Pattern { group, pattern }, cost));
                 Kind::Words { group, pattern }
             }
             (_, TermKind::Near { text, distance }) => {
@@ -668,12 +741,12 @@ impl RuleCompiler<'_> {
                     .iter()
                     .map(|w| b.pattern(std::slice::from_ref(w), false))
                     .collect();
-                // All the words must be there: the rarest one will do.
-                trigger = words
+                // All the words must be there.
+                triggers = words
                     .iter()
                     .zip(&patterns)
                     .map(|(w, &pattern)| (Trigger::Pattern { group, pattern }, word_cost(w)))
-                    .min_by_key(|(_, cost)| *cost);
+                    .collect();
                 Kind::Near {
                     group,
                     patterns,
@@ -709,7 +782,7 @@ impl RuleCompiler<'_> {
                         i
                     }
                 };
-                trigger = Some((Trigger::Regex { group, index }, 16));
+                triggers.push((Trigger::Regex { group, index }, 16));
                 Kind::Regex { group, index }
             }
         };
@@ -717,7 +790,7 @@ impl RuleCompiler<'_> {
             display,
             fields,
             kind,
-            trigger,
+            triggers,
         });
         Some(self.terms.len() - 1)
     }
@@ -837,6 +910,7 @@ impl Matcher {
     pub fn new(rules: Vec<RuleSpec>) -> Result<Matcher, RuleError> {
         let mut builders: Vec<GroupBuilder> = Vec::new();
         let mut compiled = Vec::with_capacity(rules.len());
+        let (mut second_starts, mut second_items) = (Vec::new(), Vec::new());
         for (r, spec) in rules.iter().enumerate() {
             let mut c = RuleCompiler {
                 error: None,
@@ -881,9 +955,16 @@ impl Matcher {
                 },
             };
             let (terms, groups) = (c.terms, c.groups);
-            let triggers = triggers(&root, &terms);
+            // The rarest condition triggers the rule, and the next rarest
+            // must hold too before its tree is read.
+            let mut conditions = necessary(&root, &terms);
+            conditions.sort_by_key(|(_, cost)| *cost);
+            let mut conditions = conditions.into_iter().map(|(t, _)| t);
+            let triggers = conditions.next();
+            second_starts.push(second_items.len() as u32);
+            second_items.extend(conditions.next().unwrap_or_default());
             let unconditional = triggers.is_none();
-            for t in triggers.map(|(t, _)| t).unwrap_or_default() {
+            for t in triggers.unwrap_or_default() {
                 let list = match t {
                     Trigger::Pattern { group, pattern } => {
                         &mut builders[group].patterns[pattern].rules
@@ -906,10 +987,15 @@ impl Matcher {
             .into_iter()
             .map(GroupBuilder::build)
             .collect::<Result<_, _>>()?;
+        second_starts.push(second_items.len() as u32);
         Ok(Matcher {
             rules,
             compiled,
             groups,
+            second: SecondTriggers {
+                starts: second_starts,
+                items: second_items,
+            },
         })
     }
 
@@ -941,6 +1027,7 @@ impl Matcher {
         Scope {
             source: source.to_string(),
             source_tags: source_tags.to_vec(),
+            any: in_scope.contains(&true),
             in_scope,
             groups,
             unconditional,
@@ -962,7 +1049,7 @@ impl Matcher {
 
     /// The rules of `scope` that match `doc`, in config order.
     pub fn match_in(&self, scope: &Scope, doc: &Document<'_>) -> Vec<RuleMatch> {
-        if !scope.in_scope.contains(&true) {
+        if !scope.any {
             return Vec::new();
         }
         let scan = Scan::new(self, &scope.groups, doc);
@@ -970,11 +1057,11 @@ impl Matcher {
         for (g, gs) in scan.groups.iter().enumerate() {
             let Some(gs) = gs else { continue };
             let group = &self.groups[g];
-            for &(p, _) in &gs.hits {
-                let rules = group.triggers.get(p).unwrap_or_default();
+            for hit in gs.hits.iter().filter(|hit| hit.triggers) {
+                let rules = group.triggers.get(hit.pattern as usize).unwrap_or_default();
                 candidates.extend(rules.iter().map(|&r| r as usize));
             }
-            for &i in gs.regex.keys() {
+            for &(i, _) in &gs.regex {
                 candidates.extend(group.regex_rules[i].iter().copied());
             }
         }
@@ -984,6 +1071,10 @@ impl Matcher {
         let mut matches = Vec::new();
         for r in candidates {
             if !scope.in_scope[r] {
+                continue;
+            }
+            let second = self.second.get(r);
+            if !second.is_empty() && !second.iter().any(|&t| ctx.scan.triggered(t)) {
                 continue;
             }
             let c = &self.compiled[r];
@@ -1189,13 +1280,12 @@ impl Matcher {
         };
         match &term.kind {
             Kind::Words { group, pattern } => {
-                if let Some(h) = ctx.scan.pattern(*group, *pattern) {
-                    for f in Field::TEXT {
-                        if term.wants(f)
-                            && let Some(span) = h.first(f)
-                        {
-                            push(f, span);
-                        }
+                for f in Field::TEXT {
+                    if term.wants(f)
+                        && let Some(span) =
+                            ctx.scan.first(&self.groups[*group], *group, *pattern, f)
+                    {
+                        push(f, span);
                     }
                 }
             }
@@ -1246,30 +1336,38 @@ impl TermDef {
     }
 }
 
-/// Terms of which one at least is found whenever the rule holds, chosen to
-/// be the rarest such set, with its cost; `None` when the rule can hold with
-/// no scanned term found (`source:rfi`, `NOT x`, no condition at all): such
-/// a rule is evaluated for every article.
-fn triggers(node: &Node, terms: &[TermDef]) -> Option<(Vec<Trigger>, u32)> {
+/// Conditions that hold whenever the rule holds, each a set of patterns
+/// and regexes of which one at least is found, with how common that
+/// probably is: one per branch of an "all" and per word of a proximity
+/// search, the union of their rarest for an "any". Empty when the rule can
+/// hold with no scanned term found (`source:rfi`, `NOT x`, no condition at
+/// all): such a rule is evaluated for every article.
+fn necessary(node: &Node, terms: &[TermDef]) -> Vec<(Vec<Trigger>, u32)> {
     match &node.kind {
-        NodeKind::Term(t) => terms[*t].trigger.map(|(t, cost)| (vec![t], cost)),
-        // Every branch must hold: any one branch's triggers will do.
-        NodeKind::All(items) => items
+        NodeKind::Term(t) => terms[*t]
+            .triggers
             .iter()
-            .filter_map(|n| triggers(n, terms))
-            .min_by_key(|(_, cost)| *cost),
-        // One branch holds: its triggers are among the union.
+            .map(|&(t, cost)| (vec![t], cost))
+            .collect(),
+        // Every branch must hold: each branch's conditions are the rule's.
+        NodeKind::All(items) => items.iter().flat_map(|n| necessary(n, terms)).collect(),
+        // One branch holds: its rarest condition is among the union.
         NodeKind::Any(items) => {
             let mut all = Vec::new();
             let mut total = 0u32;
             for n in items {
-                let (t, cost) = triggers(n, terms)?;
+                let rarest = necessary(n, terms)
+                    .into_iter()
+                    .min_by_key(|(_, cost)| *cost);
+                let Some((t, cost)) = rarest else {
+                    return Vec::new();
+                };
                 all.extend(t);
                 total = total.saturating_add(cost);
             }
-            Some((all, total))
+            vec![(all, total)]
         }
-        NodeKind::Not(_) | NodeKind::True => None,
+        NodeKind::Not(_) | NodeKind::True => Vec::new(),
     }
 }
 
@@ -1279,6 +1377,9 @@ pub struct Scope {
     source: String,
     source_tags: Vec<String>,
     in_scope: Vec<bool>,
+    /// Whether any rule is in scope, worked out once rather than for each
+    /// article from 10,000 flags.
+    any: bool,
     /// The groups some rule in scope has terms in.
     groups: Vec<bool>,
     /// The rules in scope evaluated for every article.
@@ -1288,7 +1389,7 @@ pub struct Scope {
 impl Scope {
     /// Whether any rule applies to the source.
     pub fn is_empty(&self) -> bool {
-        !self.in_scope.contains(&true)
+        !self.any
     }
 }
 
@@ -1298,227 +1399,409 @@ struct Ctx<'a> {
     scan: Scan<'a>,
 }
 
-/// Where the patterns of a group were found in one field.
-#[derive(Debug, Default)]
+/// Where one pattern was found: for each text field (indexed like
+/// [`Field::TEXT`]), one more than the index of the first word of its first
+/// occurrence, 0 if not found there.
+#[derive(Debug, Clone, Copy)]
 struct PatternHit {
-    /// The first occurrence in each text field, as a byte range of the
-    /// original text; indexed like [`Field::TEXT`].
-    first: [Option<Range<usize>>; 5],
+    pattern: u32,
+    first: [u32; 5],
+    /// Whether the pattern triggers rules: most found patterns are other
+    /// terms of rules, which are read only if something else triggers them.
+    triggers: bool,
 }
 
-impl PatternHit {
-    fn first(&self, field: Field) -> Option<Range<usize>> {
-        self.first.get(field as usize).cloned().flatten()
-    }
-}
-
+/// One group's scan of one article, in buffers that the next article reuses
+/// (see [`SCANS`]): once warm, folding and scanning allocate nothing.
 #[derive(Debug, Default)]
 struct GroupScan {
-    /// Indexed like [`Field::TEXT`]; `None` for a field not scanned.
-    folded: [Option<Folded>; 5],
+    /// The text fields folded and scanned (bits); the buffers of the other
+    /// fields hold an earlier article.
+    scanned: u8,
+    /// Indexed like [`Field::TEXT`].
+    folded: [Folded; 5],
     /// The vocabulary id of each word of each field (`u32::MAX`: a word no
     /// rule has), for proximity searches.
     ids: [Vec<u32>; 5],
     /// For each pattern id, the fields (bits) it was found in: what rule
-    /// evaluation asks, answered without hashing.
+    /// evaluation asks, answered without hashing. All zero between scans,
+    /// so that an article does not clear as many bytes as there are
+    /// patterns: [`GroupScan::reset`] zeroes what a scan set.
     found: Vec<u8>,
     /// For each pattern id, one more than its index in `hits` (0: not
-    /// found), so that a hit is recorded and read without hashing.
+    /// found); all zero between scans too.
     slots: Vec<u32>,
-    /// The patterns found, in the order first found, with where.
-    hits: Vec<(usize, PatternHit)>,
-    /// For each regex found, the text fields (bits) it was found in.
-    regex: IdMap<u8>,
+    /// The patterns found, in the order first found.
+    hits: Vec<PatternHit>,
+    /// The regexes found, each with the text fields (bits) it was found in.
+    regex: Vec<(usize, u8)>,
+    /// The regexes worth running over the field being scanned.
+    regex_candidates: Vec<usize>,
+    /// The words of the field being scanned that start patterns: each
+    /// word's index, and its range of [`Group::by_first`].
+    starting: Vec<(usize, Range<usize>)>,
 }
 
-/// Pattern and regex ids are small integers: a multiplicative hash spreads
-/// them well enough, where SipHash showed in profiles.
-#[derive(Debug, Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
+impl GroupScan {
+    fn folded(&self, field: Field) -> Option<&Folded> {
+        (self.scanned & field.bit() != 0)
+            .then(|| self.folded.get(field as usize))
+            .flatten()
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
+    fn ids(&self, field: Field) -> Option<&[u32]> {
+        (self.scanned & field.bit() != 0)
+            .then(|| self.ids.get(field as usize).map(Vec::as_slice))
+            .flatten()
+    }
+
+    /// Zeroes what a scan set, for the next article.
+    fn reset(&mut self) {
+        for hit in &self.hits {
+            let p = hit.pattern as usize;
+            if let (Some(mark), Some(slot)) = (self.found.get_mut(p), self.slots.get_mut(p)) {
+                *mark = 0;
+                *slot = 0;
+            }
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word) ^ rest.len() as u64);
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
+        self.hits.clear();
+        self.regex.clear();
+        self.scanned = 0;
     }
 }
 
-impl IdHasher {
-    fn add(&mut self, value: u64) {
-        let mixed = (self.0.rotate_left(5) ^ value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        // The table picks buckets with the low bits: fold the high ones in.
-        self.0 = mixed ^ (mixed >> 29);
-    }
+thread_local! {
+    /// Finished scans, whose buffers the next articles on this thread reuse.
+    /// Boxed: a scan moves in and out for every article, and a box moves
+    /// as a pointer.
+    #[allow(clippy::vec_box)]
+    static SCANS: std::cell::RefCell<Vec<Box<GroupScan>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The words of a group's patterns, each with its id.
+/// A scan with empty buffers, from [`SCANS`] when there is one.
+fn pooled_scan() -> Box<GroupScan> {
+    SCANS
+        .try_with(|pool| pool.try_borrow_mut().ok()?.pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// The words of a group's patterns (or its prefixes), each with its id and
+/// a range of items (the patterns it starts, what a prefix means).
 ///
-/// Looked up once per word of every text, so built for that: the table is
-/// keyed by the word's 64-bit hash and the word is then compared in place,
-/// without the library call a string key costs. Two words with one hash
-/// (never seen, but possible) keep working through `collided`.
-#[derive(Debug)]
+/// Looked up once per word of every text, so built for that: most words
+/// of a text are no rule's, and a small bit table (in cache) says so from
+/// the word's hash alone. A word's id is its slot in an open-addressed
+/// table, whose 16-bit fingerprints (two bytes a slot) lead to the slot's
+/// [`WordKey`], which for a word of up to 16 bytes is the whole word, and
+/// its items' range, in one cache line. Two words with one hash both stay found, as the probe goes
+/// on past a slot of another word.
+#[derive(Debug, Default)]
 struct Vocabulary {
-    /// One bit per hash bucket of [`MAYBE_BITS`]: most words of a text are
-    /// no rule's, and this small table (in cache) says so without a probe
-    /// of the large one.
+    /// One bit per value of the hash's top bits, set for the words': about
+    /// 8 bits per word, so that most words of a text are turned away by
+    /// one bit test.
     maybe: Vec<u64>,
-    by_hash: HashMap<u64, Slot, std::hash::BuildHasherDefault<PassHasher>>,
-    words: Vec<Box<str>>,
-    collided: WordMap<u32>,
+    /// 64 minus log2 of the bits of `maybe`.
+    maybe_shift: u32,
+    /// For each slot, 16 bits of its word's hash, never 0; 0 for an empty
+    /// slot. A power of two of slots, at least twice the words, so that
+    /// probes are short and always reach an empty slot.
+    prints: Vec<u16>,
+    /// For each slot, its word's key and items.
+    entries: Vec<VocabularyEntry>,
+    /// The bytes of the words longer than 16 bytes, end to end, to compare
+    /// them whole; `long[k]` is the id of the k-th, and the end of its bytes.
+    long_bytes: Vec<u8>,
+    long: Vec<(u32, usize)>,
 }
 
-/// A word's id, with its first 16 bytes and its length kept in the table
-/// itself: most words are checked without reading the word elsewhere.
 #[derive(Debug, Clone, Copy)]
-struct Slot {
-    id: u32,
-    len: u32,
-    /// Two words rather than a `u128`, whose 16-byte alignment would make
-    /// every bucket of the table half as large again.
-    head: [u64; 2],
-}
-
-/// The first 16 bytes of a word, zero-padded.
-fn head(word: &[u8]) -> [u64; 2] {
-    let mut buf = [0u8; 16];
-    let n = word.len().min(16);
-    buf[..n].copy_from_slice(&word[..n]);
-    let (a, b) = buf.split_at(8);
-    let word = |half: &[u8]| u64::from_le_bytes(half.try_into().unwrap_or([0; 8]));
-    [word(a), word(b)]
-}
-
-/// log2 of the bits of [`Vocabulary::maybe`]: 2^18 bits, 32 KiB.
-const MAYBE_BITS: u32 = 18;
-
-impl Default for Vocabulary {
-    fn default() -> Vocabulary {
-        Vocabulary {
-            maybe: vec![0; 1 << (MAYBE_BITS - 6)],
-            by_hash: HashMap::default(),
-            words: Vec::new(),
-            collided: WordMap::default(),
-        }
-    }
-}
-
-/// The bit of [`Vocabulary::maybe`] for a hash: its top bits, which the
-/// table's buckets (low bits) do not use.
-fn maybe_bit(hash: u64) -> (usize, u64) {
-    let bit = (hash >> (64 - MAYBE_BITS)) as usize;
-    (bit >> 6, 1 << (bit & 63))
+struct VocabularyEntry {
+    key: WordKey,
+    /// The word's range of items, kept by the owner of the vocabulary.
+    items: (u32, u32),
 }
 
 impl Vocabulary {
-    fn len(&self) -> usize {
-        self.words.len()
+    /// The `words` (distinct), and the id each was given.
+    fn new<'w>(words: impl ExactSizeIterator<Item = &'w str>) -> (Vocabulary, Vec<u32>) {
+        let hashed: Vec<(&str, u64)> = words
+            .map(|w| (w, word_hash(WordKey::of(w.as_bytes()), w.as_bytes())))
+            .collect();
+        Vocabulary::with_hashes(&hashed)
     }
 
-    fn insert(&mut self, word: &str) -> u32 {
-        if let Some(id) = self.get(word) {
-            return id;
-        }
-        let id = self.words.len() as u32;
-        self.words.push(word.into());
-        let slot = Slot {
-            id,
-            len: word.len() as u32,
-            head: head(word.as_bytes()),
+    /// The words, each with its hash ([`word_hash`] but in tests), and the
+    /// id each was given.
+    fn with_hashes(words: &[(&str, u64)]) -> (Vocabulary, Vec<u32>) {
+        let slots = (2 * words.len()).next_power_of_two().max(8);
+        let empty = VocabularyEntry {
+            key: WordKey::of(b""),
+            items: (0, 0),
         };
-        let hash = word_hash(word);
-        let (at, bit) = maybe_bit(hash);
-        self.maybe[at] |= bit;
-        match self.by_hash.entry(hash) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(slot);
+        let bits = (8 * words.len()).next_power_of_two().max(512);
+        let mut v = Vocabulary {
+            maybe: vec![0; bits / 64],
+            maybe_shift: 64 - bits.trailing_zeros(),
+            prints: vec![0; slots],
+            entries: vec![empty; slots],
+            long_bytes: Vec::new(),
+            long: Vec::new(),
+        };
+        let mask = slots - 1;
+        let mut ids = Vec::with_capacity(words.len());
+        for &(word, hash) in words {
+            let mut i = hash as usize & mask;
+            while v.prints[i] != 0 {
+                i = (i + 1) & mask;
             }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.collided.insert(word.into(), id);
+            let key = WordKey::of(word.as_bytes());
+            let (at, bit) = v.maybe_bit(hash);
+            v.maybe[at] |= bit;
+            v.prints[i] = fingerprint(hash);
+            v.entries[i].key = key;
+            if !key.is_whole() {
+                v.long.push((i as u32, 0));
             }
+            ids.push(i as u32);
         }
-        id
+        // The long words in id order, for `long_word`'s binary search.
+        v.long.sort_unstable();
+        let mut long_words: Vec<(u32, &str)> = words
+            .iter()
+            .zip(&ids)
+            .filter(|((word, _), _)| !WordKey::of(word.as_bytes()).is_whole())
+            .map(|((word, _), &id)| (id, *word))
+            .collect();
+        long_words.sort_unstable();
+        for ((_, end), (_, word)) in v.long.iter_mut().zip(long_words) {
+            v.long_bytes.extend_from_slice(word.as_bytes());
+            *end = v.long_bytes.len();
+        }
+        (v, ids)
     }
 
-    fn get(&self, word: &str) -> Option<u32> {
-        let bytes = word.as_bytes();
-        let hash = word_hash(word);
-        let (at, bit) = maybe_bit(hash);
-        if self.maybe[at] & bit == 0 && self.collided.is_empty() {
+    fn maybe_bit(&self, hash: u64) -> (usize, u64) {
+        let bit = (hash >> self.maybe_shift) as usize;
+        (bit >> 6, 1 << (bit & 63))
+    }
+
+    /// Sets the range of items of word `id`.
+    fn set_items(&mut self, id: u32, items: Range<u32>) {
+        if let Some(entry) = self.entries.get_mut(id as usize) {
+            entry.items = (items.start, items.end);
+        }
+    }
+
+    /// The bytes of word `id`, if it is longer than 16 bytes.
+    fn long_word(&self, id: u32) -> &[u8] {
+        let Ok(k) = self.long.binary_search_by_key(&id, |&(long, _)| long) else {
+            return &[];
+        };
+        let start = match k.checked_sub(1) {
+            Some(before) => self.long.get(before).map_or(0, |&(_, end)| end),
+            None => 0,
+        };
+        let end = self.long.get(k).map_or(start, |&(_, end)| end);
+        self.long_bytes.get(start..end).unwrap_or_default()
+    }
+
+    /// The id of `word` and its range of items.
+    #[inline]
+    fn get(&self, word: &[u8]) -> Option<(u32, Range<usize>)> {
+        let key = WordKey::of(word);
+        self.get_hashed(word, key, word_hash(key, word))
+    }
+
+    #[inline]
+    fn get_hashed(&self, word: &[u8], key: WordKey, hash: u64) -> Option<(u32, Range<usize>)> {
+        let (at, bit) = self.maybe_bit(hash);
+        if self.maybe.get(at)? & bit == 0 {
             return None;
         }
-        if let Some(slot) = self.by_hash.get(&hash)
-            && slot.len as usize == bytes.len()
-            && slot.head == head(bytes)
-            && (bytes.len() <= 16 || *self.words[slot.id as usize] == *word)
+        let mask = self.prints.len().checked_sub(1)?;
+        let print = fingerprint(hash);
+        let mut i = hash as usize & mask;
+        loop {
+            match *self.prints.get(i)? {
+                0 => return None,
+                p if p == print => {
+                    let entry = self.entries.get(i)?;
+                    if entry.key == key && (key.is_whole() || self.long_word(i as u32) == word) {
+                        let (start, end) = entry.items;
+                        return Some((i as u32, start as usize..end as usize));
+                    }
+                }
+                _ => {}
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
+/// The 16 bits of a hash kept in [`Vocabulary::prints`]: bits that neither
+/// the slot (the low ones) nor [`Vocabulary::maybe`] (the top ones) tell;
+/// never 0, which marks an empty slot.
+fn fingerprint(hash: u64) -> u16 {
+    ((hash >> 24) as u16).max(1)
+}
+
+/// A word's length and its first and last bytes (8 of each, or fewer for a
+/// short word): the word itself when it is 16 bytes or shorter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WordKey {
+    first: u64,
+    last: u64,
+    len: u32,
+}
+
+impl WordKey {
+    #[inline]
+    fn of(word: &[u8]) -> WordKey {
+        let n = word.len();
+        let (first, last) = match word {
+            [] => (0, 0),
+            [only] => (u64::from(*only), 0),
+            [a, b] => (u64::from(*a), u64::from(*b)),
+            [a, b, c] => (u64::from(*a) << 8 | u64::from(*b), u64::from(*c)),
+            _ if n < 8 => (
+                read_le(word.get(..4).unwrap_or_default()),
+                read_le(word.get(n - 4..).unwrap_or_default()),
+            ),
+            _ => (
+                read_le(word.get(..8).unwrap_or_default()),
+                read_le(word.get(n - 8..).unwrap_or_default()),
+            ),
+        };
+        WordKey {
+            first,
+            last,
+            len: n as u32,
+        }
+    }
+
+    /// Whether the key holds all of the word's bytes.
+    fn is_whole(self) -> bool {
+        self.len <= 16
+    }
+}
+
+/// A fast hash of a word (the folded multiply of foldhash and wyhash over
+/// its [`WordKey`], and every 8 bytes between for a word longer than 16
+/// bytes). Its quality only matters for speed: every lookup compares the
+/// word itself.
+#[inline]
+fn word_hash(key: WordKey, word: &[u8]) -> u64 {
+    const K0: u64 = 0x243F_6A88_85A3_08D3;
+    const K1: u64 = 0x1319_8A2E_0370_7344;
+    let mut first = key.first;
+    if !key.is_whole() {
+        let n = word.len();
+        for chunk in word
+            .get(8..n.saturating_sub(8))
+            .unwrap_or_default()
+            .chunks(8)
         {
-            return Some(slot.id);
+            first = folded_multiply(first ^ K0, read_le(chunk) ^ K1);
         }
-        if self.collided.is_empty() {
-            None
-        } else {
-            self.collided.get(word).copied()
+    }
+    folded_multiply(first ^ K0 ^ u64::from(key.len) << 56, key.last ^ K1)
+}
+
+/// Up to 8 bytes as a little-endian number.
+#[inline]
+fn read_le(bytes: &[u8]) -> u64 {
+    let mut buf = [0; 8];
+    let n = bytes.len().min(8);
+    buf[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(buf)
+}
+
+#[inline]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ (full >> 64) as u64
+}
+
+/// Which byte lengths of prefix keys a word should be looked up at.
+///
+/// For a hash of a word's first two bytes, a bit for each byte length of a
+/// key starting with those two bytes (bit 63: 63 or more). Most words start
+/// otherwise and cost one probe; the others are looked up only at the
+/// lengths that exist. A key of less than two bytes is never found (no
+/// prefix can be that short, see `query::check_words`).
+#[derive(Debug, Default)]
+struct PrefixLengths {
+    /// A power of two of masks, or none when there is no key.
+    masks: Vec<u64>,
+}
+
+impl PrefixLengths {
+    fn new<'k>(keys: impl Iterator<Item = &'k str> + Clone) -> PrefixLengths {
+        let count = keys.clone().count();
+        if count == 0 {
+            return PrefixLengths::default();
+        }
+        let mut lengths = PrefixLengths {
+            masks: vec![0; (4 * count).next_power_of_two().clamp(64, 4096)],
+        };
+        for key in keys {
+            if let [a, b, ..] = *key.as_bytes() {
+                let slot = lengths.slot(a, b);
+                lengths.masks[slot] |= 1 << key.len().min(63);
+            }
+        }
+        lengths
+    }
+
+    fn slot(&self, a: u8, b: u8) -> usize {
+        let pair = u32::from(a) << 8 | u32::from(b);
+        (pair.wrapping_mul(0x9E37_79B1) >> 16) as usize & self.masks.len().wrapping_sub(1)
+    }
+
+    /// The lengths (bits) worth a lookup of `word`'s prefix of that length.
+    #[inline]
+    fn of(&self, word: &[u8]) -> u64 {
+        let [a, b, ..] = *word else {
+            return 0;
+        };
+        if self.masks.is_empty() {
+            return 0;
+        }
+        let mask = self.masks.get(self.slot(a, b)).copied().unwrap_or(0);
+        match word.len() {
+            n if n >= 63 => mask,
+            n => mask & ((2 << n) - 1),
         }
     }
 }
-
-fn word_hash(word: &str) -> u64 {
-    use std::hash::Hasher as _;
-    let mut h = IdHasher::default();
-    h.write(word.as_bytes());
-    h.finish()
-}
-
-/// For keys that are already hashes.
-#[derive(Debug, Default, Clone, Copy)]
-struct PassHasher(u64);
-
-impl std::hash::Hasher for PassHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type IdMap<V> = HashMap<usize, V, std::hash::BuildHasherDefault<IdHasher>>;
-/// Words to ids or patterns: looked up once per word of every text.
-type WordMap<V> = HashMap<Box<str>, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// One article folded and scanned for the groups a scope needs.
 struct Scan<'a> {
     texts: [std::borrow::Cow<'a, str>; 5],
-    groups: Vec<Option<GroupScan>>,
+    groups: Vec<Option<Box<GroupScan>>>,
+}
+
+impl Drop for Scan<'_> {
+    fn drop(&mut self) {
+        let done = self.groups.drain(..).flatten();
+        let _ = SCANS.try_with(|pool| {
+            let Ok(mut pool) = pool.try_borrow_mut() else {
+                return;
+            };
+            for mut scan in done {
+                // A thread matches one article at a time: a few scans
+                // (one per group) are all it needs.
+                if pool.len() < 8 {
+                    scan.reset();
+                    pool.push(scan);
+                }
+            }
+        });
+    }
 }
 
 impl<'a> Scan<'a> {
@@ -1546,7 +1829,13 @@ impl<'a> Scan<'a> {
             .groups
             .iter()
             .zip(needed)
-            .map(|(group, &needed)| needed.then(|| scan_group(group, &texts)))
+            .map(|(group, &needed)| {
+                needed.then(|| {
+                    let mut scan = pooled_scan();
+                    scan_group(group, &texts, &mut scan);
+                    scan
+                })
+            })
             .collect();
         Scan { texts, groups }
     }
@@ -1555,25 +1844,43 @@ impl<'a> Scan<'a> {
         self.texts.get(field as usize).map_or("", |t| t.as_ref())
     }
 
-    fn pattern(&self, group: usize, pattern: usize) -> Option<&PatternHit> {
-        let gs = self.groups.get(group)?.as_ref()?;
+    fn group(&self, group: usize) -> Option<&GroupScan> {
+        self.groups.get(group)?.as_deref()
+    }
+
+    /// The original byte range of the first occurrence of a pattern in
+    /// `field`.
+    fn first(&self, group: &Group, g: usize, pattern: usize, field: Field) -> Option<Range<usize>> {
+        let gs = self.group(g)?;
         let slot = *gs.slots.get(pattern)?;
-        gs.hits
-            .get(slot.checked_sub(1)? as usize)
-            .map(|(_, hit)| hit)
+        let hit = gs.hits.get(slot.checked_sub(1)? as usize)?;
+        let first = hit.first.get(field as usize)?.checked_sub(1)? as usize;
+        let last = first + group.patterns.get(pattern)?.words.checked_sub(1)?;
+        let folded = gs.folded(field)?;
+        Some(folded.span(first).start..folded.span(last).end)
+    }
+
+    /// Whether a pattern or regex was found, in any field.
+    fn triggered(&self, trigger: Trigger) -> bool {
+        match trigger {
+            Trigger::Pattern { group, pattern } => self.found(group, pattern) != 0,
+            Trigger::Regex { group, index } => self.regex_fields(group, index).is_some(),
+        }
     }
 
     /// The fields (bits) a pattern was found in.
     fn found(&self, group: usize, pattern: usize) -> u8 {
-        self.groups
-            .get(group)
-            .and_then(Option::as_ref)
+        self.group(group)
             .and_then(|gs| gs.found.get(pattern).copied())
             .unwrap_or(0)
     }
 
     fn regex_fields(&self, group: usize, index: usize) -> Option<u8> {
-        self.groups.get(group)?.as_ref()?.regex.get(&index).copied()
+        let gs = self.group(group)?;
+        gs.regex
+            .iter()
+            .find(|&&(r, _)| r == index)
+            .map(|&(_, fields)| fields)
     }
 
     /// The original byte range of the first match of a regex in `field`,
@@ -1585,13 +1892,7 @@ impl<'a> Scan<'a> {
         index: usize,
         field: Field,
     ) -> Option<Range<usize>> {
-        let folded = self
-            .groups
-            .get(g)?
-            .as_ref()?
-            .folded
-            .get(field as usize)?
-            .as_ref()?;
+        let folded = self.group(g)?.folded(field)?;
         // The match includes the spaces around its words.
         let m = group.regexes.get(index)?.find(folded.joined())?;
         let first = folded.word_containing(m.start() + 1)?;
@@ -1609,7 +1910,7 @@ impl<'a> Scan<'a> {
         field: Field,
         distance: u32,
     ) -> Option<Range<usize>> {
-        let gs = self.groups.get(g)?.as_ref()?;
+        let gs = self.group(g)?;
         let found = |&p: &usize| gs.found.get(p).is_some_and(|m| m & field.bit() != 0);
         // Most proximity terms fail on a missing word: nothing to collect.
         if !patterns.iter().all(found) {
@@ -1617,7 +1918,7 @@ impl<'a> Scan<'a> {
         }
         // Every occurrence of each (single-word) pattern, from the word ids
         // the scan kept: proximity costs nothing until a rule asks.
-        let ids = gs.ids.get(field as usize)?;
+        let ids = gs.ids(field)?;
         let lists: Vec<Vec<u32>> = patterns
             .iter()
             .map(|&p| {
@@ -1634,17 +1935,171 @@ impl<'a> Scan<'a> {
         if hi - lo > distance {
             return None;
         }
-        let folded = gs.folded.get(field as usize)?.as_ref()?;
+        let folded = gs.folded(field)?;
         Some(folded.span(lo as usize).start..folded.span(hi as usize).end)
     }
 }
 
-/// The first two bytes of a word as a number below 65,536; `None` for a
-/// one-byte word, which no prefix (two letters at least) can start.
-fn two_bytes(word: &str) -> Option<usize> {
-    match word.as_bytes() {
-        [a, b, ..] => Some(usize::from(*a) << 8 | usize::from(*b)),
-        _ => None,
+/// The marks of the patterns found in the field being scanned.
+struct Marks<'s> {
+    found: &'s mut [u8],
+    slots: &'s mut [u32],
+    hits: &'s mut Vec<PatternHit>,
+    /// The field's index in [`Field::TEXT`], and its bit.
+    field: usize,
+    bit: u8,
+}
+
+impl Marks<'_> {
+    fn is_found(&self, p: usize) -> bool {
+        self.found.get(p).is_some_and(|m| m & self.bit != 0)
+    }
+
+    /// Pattern `p` starts at word `at`. Only the first occurrence in a
+    /// field is kept: a body repeating one word a thousand times costs one
+    /// entry.
+    fn record(&mut self, p: usize, at: usize, triggers: bool) {
+        let (Some(mark), Some(slot)) = (self.found.get_mut(p), self.slots.get_mut(p)) else {
+            return;
+        };
+        if *mark & self.bit != 0 {
+            return;
+        }
+        *mark |= self.bit;
+        if *slot == 0 {
+            self.hits.push(PatternHit {
+                pattern: p as u32,
+                first: [0; 5],
+                triggers,
+            });
+            *slot = self.hits.len() as u32;
+        }
+        if let Some(hit) = self.hits.get_mut(*slot as usize - 1) {
+            hit.first[self.field] = at as u32 + 1;
+        }
+    }
+}
+
+/// Folds the text fields that `group` looks at into `scan`, and finds its
+/// patterns and regexes there.
+fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut GroupScan) {
+    const UNKNOWN: u32 = u32::MAX;
+    if scan.found.len() < group.patterns.len() {
+        scan.found.resize(group.patterns.len(), 0);
+        scan.slots.resize(group.patterns.len(), 0);
+    }
+    for f in Field::TEXT {
+        let i = f as usize;
+        let text = texts[i].as_ref();
+        if group.fields & f.bit() == 0 || text.is_empty() {
+            continue;
+        }
+        let bit = f.bit();
+        scan.scanned |= bit;
+        let GroupScan {
+            folded,
+            ids,
+            found,
+            slots,
+            hits,
+            regex,
+            regex_candidates,
+            starting,
+            ..
+        } = scan;
+        let folded = &mut folded[i];
+        folded.refill(text, group.opts);
+        let folded = &*folded;
+        let ids = &mut ids[i];
+        let n = folded.len();
+        ids.clear();
+        ids.reserve(n);
+        regex_candidates.clear();
+        starting.clear();
+        let mut marks = Marks {
+            found,
+            slots,
+            hits,
+            field: i,
+            bit,
+        };
+        // First the words' ids, and the words that start with a prefix.
+        for (at, word) in folded.word_bytes().enumerate() {
+            match group.vocabulary.get(word) {
+                Some((id, first)) => {
+                    ids.push(id);
+                    if !first.is_empty() {
+                        starting.push((at, first));
+                    }
+                }
+                None => ids.push(UNKNOWN),
+            }
+            let mut lengths = group.prefix_lengths.of(word);
+            while lengths != 0 {
+                let bit_len = lengths.trailing_zeros() as usize;
+                lengths &= lengths - 1;
+                // Bit 63 stands for every length from 63 on.
+                let upto = if bit_len == 63 { word.len() } else { bit_len };
+                for len in bit_len..=upto {
+                    let Some((_, uses)) = word.get(..len).and_then(|key| group.prefixes.get(key))
+                    else {
+                        continue;
+                    };
+                    for &used in group.prefix_uses.get(uses).unwrap_or_default() {
+                        match used {
+                            PrefixUse::Pattern(p) => {
+                                let triggers = group.triggers.get(p).is_some_and(|r| !r.is_empty());
+                                marks.record(p, at, triggers);
+                            }
+                            PrefixUse::Regex(r) => regex_candidates.push(r),
+                        }
+                    }
+                }
+            }
+        }
+        // Then the patterns that start with a word of the vocabulary.
+        for (at, first) in starting.drain(..) {
+            for &item in group.by_first.get(first).unwrap_or_default() {
+                let p = item.pattern as usize;
+                if marks.is_found(p) {
+                    continue;
+                }
+                let follows = match item.next {
+                    FirstWord::ALONE => true,
+                    FirstWord::READ => {
+                        let pattern = &group.patterns[p];
+                        let end = at + pattern.words;
+                        end <= n
+                            && (pattern.exact.len() == 1
+                                || ids[at + 1..at + pattern.exact.len()] == pattern.exact[1..])
+                            && pattern
+                                .prefix
+                                .as_deref()
+                                .is_none_or(|prefix| folded.word(end - 1).starts_with(prefix))
+                    }
+                    second => ids.get(at + 1) == Some(&second),
+                };
+                if follows {
+                    marks.record(p, at, item.triggers);
+                }
+            }
+        }
+        let mut found_regex = |r: usize| match regex.iter_mut().find(|(index, _)| *index == r) {
+            Some((_, fields)) => *fields |= bit,
+            None => regex.push((r, bit)),
+        };
+        regex_candidates.sort_unstable();
+        regex_candidates.dedup();
+        for &r in regex_candidates.iter() {
+            if group.regexes[r].is_match(folded.joined()) {
+                found_regex(r);
+            }
+        }
+        if let Some(set) = &group.regex_set {
+            for member in set.matches(folded.joined()).iter() {
+                found_regex(group.set_members[member]);
+            }
+        }
     }
 }
 
@@ -1673,138 +2128,6 @@ fn min_window(lists: &[&[u32]]) -> Option<(u32, u32)> {
     }
 }
 
-thread_local! {
-    /// Zeroed `found` and `slots` buffers, so that an article does not
-    /// clear two as long as the number of patterns: a scan zeroes what it
-    /// set.
-    static MARKS: std::cell::RefCell<Vec<(Vec<u8>, Vec<u32>)>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-impl Drop for GroupScan {
-    fn drop(&mut self) {
-        // Every pattern marked in `found` and `slots` has an entry in `hits`.
-        for &(p, _) in &self.hits {
-            if let (Some(mark), Some(slot)) = (self.found.get_mut(p), self.slots.get_mut(p)) {
-                *mark = 0;
-                *slot = 0;
-            }
-        }
-        let marks = (
-            std::mem::take(&mut self.found),
-            std::mem::take(&mut self.slots),
-        );
-        MARKS.with_borrow_mut(|pool| {
-            if pool.len() < 8 {
-                pool.push(marks);
-            }
-        });
-    }
-}
-
-fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5]) -> GroupScan {
-    const UNKNOWN: u32 = u32::MAX;
-    let (mut found, mut slots) = MARKS.with_borrow_mut(Vec::pop).unwrap_or_default();
-    if found.len() < group.patterns.len() {
-        found.resize(group.patterns.len(), 0);
-        slots.resize(group.patterns.len(), 0);
-    }
-    let mut scan = GroupScan::default();
-    scan.found = found;
-    scan.slots = slots;
-    // A 3 KB article finds a few hundred patterns of a large rule set.
-    scan.hits.reserve(group.patterns.len().min(256));
-    for f in Field::TEXT {
-        let i = f as usize;
-        let text = texts[i].as_ref();
-        if group.fields & f.bit() == 0 || text.is_empty() {
-            continue;
-        }
-        let folded = Folded::new(text, group.opts);
-        let n = folded.len();
-        let mut ids = Vec::with_capacity(n);
-        ids.extend((0..n).map(|w| group.vocabulary.get(folded.word(w)).unwrap_or(UNKNOWN)));
-        let bit = f.bit();
-        // Only the first occurrence in a field is kept: a body repeating
-        // one word a thousand times costs one entry.
-        let record = |scan: &mut GroupScan, p: usize, first: usize, words: usize| {
-            scan.found[p] |= bit;
-            if scan.slots[p] == 0 {
-                scan.hits.push((p, PatternHit::default()));
-                scan.slots[p] = scan.hits.len() as u32;
-            }
-            let hit = &mut scan.hits[scan.slots[p] as usize - 1].1;
-            if hit.first[i].is_none() {
-                let last = first + words - 1;
-                hit.first[i] = Some(folded.span(first).start..folded.span(last).end);
-            }
-        };
-        let mut regex_candidates: Vec<usize> = Vec::new();
-        for (at, &id) in ids.iter().enumerate() {
-            if let Some(starting) = group.by_first.get(id as usize) {
-                for &item in starting {
-                    let p = (item & !SINGLE_WORD) as usize;
-                    if scan.found[p] & bit != 0 {
-                        continue;
-                    }
-                    if item & SINGLE_WORD != 0 {
-                        record(&mut scan, p, at, 1);
-                        continue;
-                    }
-                    let pattern = &group.patterns[p];
-                    let end = at + pattern.words;
-                    let follows = end <= n
-                        && (pattern.exact.len() == 1
-                            || ids[at + 1..at + pattern.exact.len()] == pattern.exact[1..])
-                        && pattern
-                            .prefix
-                            .as_deref()
-                            .is_none_or(|prefix| folded.word(end - 1).starts_with(prefix));
-                    if follows {
-                        record(&mut scan, p, at, pattern.words);
-                    }
-                }
-            }
-            let word = folded.word(at);
-            let may_start =
-                two_bytes(word).is_some_and(|i| group.prefix_starts[i >> 6] & (1 << (i & 63)) != 0);
-            if may_start {
-                for &len in &group.prefix_lengths {
-                    let Some(start) = word.get(..len) else {
-                        if len > word.len() {
-                            break;
-                        }
-                        continue;
-                    };
-                    for &used in group.by_prefix.get(start).into_iter().flatten() {
-                        match used {
-                            PrefixUse::Pattern(p) if scan.found[p] & bit == 0 => {
-                                record(&mut scan, p, at, 1)
-                            }
-                            PrefixUse::Pattern(_) => {}
-                            PrefixUse::Regex(r) => regex_candidates.push(r),
-                        }
-                    }
-                }
-            }
-        }
-        regex_candidates.sort_unstable();
-        regex_candidates.dedup();
-        for r in regex_candidates {
-            if group.regexes[r].is_match(folded.joined()) {
-                *scan.regex.entry(r).or_default() |= f.bit();
-            }
-        }
-        if let Some(set) = &group.regex_set {
-            for member in set.matches(folded.joined()).iter() {
-                *scan.regex.entry(group.set_members[member]).or_default() |= f.bit();
-            }
-        }
-        scan.folded[i] = Some(folded);
-        scan.ids[i] = ids;
-    }
-    scan
-}
-
 /// Length of a snippet, in chars, when the field is long enough.
 const SNIPPET_CHARS: usize = 120;
 
@@ -1821,37 +2144,29 @@ fn is_no_break(c: char) -> bool {
 /// gives an empty snippet rather than a panic.
 pub(crate) fn snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
     let (hs, he) = (hit.start, hit.end);
-    let (Some(before), Some(matched), Some(after)) =
-        (text.get(..hs), text.get(hs..he), text.get(he..))
+    let (Some(before), Some(matched), Some(_)) = (text.get(..hs), text.get(hs..he), text.get(he..))
     else {
         return (String::new(), 0..0);
     };
+    let bytes = text.as_bytes();
 
     // Share the room left by the hit between both sides; a side that runs
     // out of text gives its share to the other.
     let budget = SNIPPET_CHARS.saturating_sub(matched.chars().count());
-    let avail_before = before.chars().rev().take(budget).count();
-    let avail_after = after.chars().take(budget).count();
+    let (avail_before, _) = chars_back(bytes, hs, budget);
+    let (avail_after, _) = chars_forward(bytes, he, budget);
     let want_after = (budget - (budget / 2).min(avail_before)).min(avail_after);
     let want_before = (budget - want_after).min(avail_before);
 
-    // Every index below comes from `char_indices` or `find`, so each slice
-    // of `text` is on char boundaries.
-    let mut start = before
-        .char_indices()
-        .rev()
-        .take(want_before)
-        .last()
-        .map_or(hs, |(i, _)| i);
+    // Every index below is a char boundary: `chars_back` and
+    // `chars_forward` stop on the first byte of a char, and `find` and
+    // `rfind` return one.
+    let (_, mut start) = chars_back(bytes, hs, want_before);
     let cut_mid_word = start > 0 && !before[..start].ends_with(char::is_whitespace);
     if cut_mid_word && let Some(i) = before[start..].find(char::is_whitespace) {
         start += i;
     }
-    let mut end = he
-        + after
-            .char_indices()
-            .nth(want_after)
-            .map_or(after.len(), |(i, _)| i);
+    let (_, mut end) = chars_forward(bytes, he, want_after);
     let cut_mid_word = end < text.len() && !text[end..].starts_with(char::is_whitespace);
     if cut_mid_word && let Some(i) = text[he..end].rfind(char::is_whitespace) {
         end = he + i;
@@ -1869,16 +2184,20 @@ pub(crate) fn snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
     // The whitespace run being skipped: its first char, and whether it is
     // made only of no-break spaces.
     let mut gap: Option<(char, bool)> = None;
-    for (i, c) in text[start..end].char_indices() {
-        let at = start + i;
+    let mut at = start;
+    while at < end {
         if at >= he && highlight_end.is_none() {
             highlight_end = Some(out.len());
         }
+        let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
         if c.is_whitespace() {
             gap = match gap {
                 None => Some((c, is_no_break(c))),
                 Some((first, no_break)) => Some((first, no_break && is_no_break(c))),
             };
+            at += c.len_utf8();
             continue;
         }
         if let Some((first, no_break)) = gap.take()
@@ -1886,10 +2205,24 @@ pub(crate) fn snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
         {
             out.push(if no_break { first } else { ' ' });
         }
-        if at >= hs && highlight_start.is_none() {
-            highlight_start = Some(out.len());
+        // Most text is runs of ASCII between spaces: copied a run at once.
+        let run = if c.is_ascii() {
+            let len = bytes[at..end]
+                .iter()
+                .position(|b| !b.is_ascii() || b.is_ascii_whitespace() || *b == 0x0B)
+                .unwrap_or(end - at);
+            at..at + len
+        } else {
+            at..at + c.len_utf8()
+        };
+        if highlight_start.is_none() && run.end > hs {
+            highlight_start = Some(out.len() + hs.saturating_sub(at));
         }
-        out.push(c);
+        if highlight_end.is_none() && run.end > he {
+            highlight_end = Some(out.len() + (he - at));
+        }
+        out.push_str(&text[run.clone()]);
+        at = run.end;
     }
     let highlight_end = highlight_end.unwrap_or(out.len());
     // A hit made only of whitespace (never produced by the matcher) would
@@ -1900,6 +2233,52 @@ pub(crate) fn snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
         out.push('…');
     }
     (out, highlight)
+}
+
+/// Whether a byte of UTF-8 is the first of a char.
+fn is_char_start(b: u8) -> bool {
+    (b as i8) >= -0x40
+}
+
+/// How many chars start in `bytes`: a loop the compiler vectorizes.
+fn char_starts(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| is_char_start(b)).count()
+}
+
+/// Walks back from byte `from` (a char boundary) of `bytes` over at most
+/// `chars` chars: how many it passed, and where it stopped (a char
+/// boundary).
+///
+/// By chunks, a byte per char still to go: in ASCII one chunk does.
+fn chars_back(bytes: &[u8], from: usize, chars: usize) -> (usize, usize) {
+    let (mut need, mut at) = (chars, from.min(bytes.len()));
+    while need > 0 && at > 0 {
+        let lo = at.saturating_sub(need);
+        need -= char_starts(&bytes[lo..at]);
+        at = lo;
+    }
+    // The chunk may have stopped inside the last char passed.
+    while bytes.get(at).is_some_and(|&b| !is_char_start(b)) {
+        at += 1;
+    }
+    (chars - need, at)
+}
+
+/// Walks forward from byte `from` (a char boundary) of `bytes` over at most
+/// `chars` chars: how many it passed, and where it stopped (a char
+/// boundary, or the end).
+fn chars_forward(bytes: &[u8], from: usize, chars: usize) -> (usize, usize) {
+    let (mut need, mut at) = (chars, from.min(bytes.len()));
+    while need > 0 && at < bytes.len() {
+        let hi = (at + need).min(bytes.len());
+        need -= char_starts(&bytes[at..hi]);
+        at = hi;
+    }
+    // The chunk may have stopped inside the last char passed.
+    while bytes.get(at).is_some_and(|&b| !is_char_start(b)) {
+        at += 1;
+    }
+    (chars - need, at)
 }
 
 #[cfg(test)]
@@ -2240,22 +2619,64 @@ mod tests {
 
     #[test]
     fn vocabulary_survives_a_hash_collision() {
-        let mut v = Vocabulary::default();
-        let minusma = v.insert("minusma");
-        // Pretend "bamako" hashes like "minusma": it must still be found,
-        // and neither may be mistaken for the other.
-        let slot = v.by_hash[&word_hash("minusma")];
-        v.by_hash.insert(word_hash("bamako"), slot);
-        let bamako = v.insert("bamako");
-        assert_ne!(minusma, bamako);
-        assert_eq!(v.get("minusma"), Some(minusma));
-        assert_eq!(v.get("bamako"), Some(bamako));
-        assert_eq!(v.get("gao"), None);
-        assert_eq!(v.insert("bamako"), bamako);
-        let long = v.insert("maintiendelapaixausahel");
-        assert_eq!(v.get("maintiendelapaixausahel"), Some(long));
-        assert_eq!(v.get("maintiendelapaixausahem"), None);
-        assert_eq!(v.get("casque"), None);
+        // Pretend "bamako" and "gao" hash like "minusma": each must still
+        // be found as itself, and none mistaken for another.
+        let hash = |w: &str| word_hash(WordKey::of(w.as_bytes()), w.as_bytes());
+        let h = hash("minusma");
+        let long = "maintiendelapaixausahel";
+        let (mut v, ids) =
+            Vocabulary::with_hashes(&[("minusma", h), ("bamako", h), (long, hash(long))]);
+        for (k, &id) in ids.iter().enumerate() {
+            v.set_items(id, k as u32..k as u32 + 1);
+        }
+        let get = |w: &str| v.get_hashed(w.as_bytes(), WordKey::of(w.as_bytes()), h);
+        assert_eq!(get("minusma"), Some((ids[0], 0..1)));
+        assert_eq!(get("bamako"), Some((ids[1], 1..2)));
+        assert_eq!(get("gao"), None);
+        assert_eq!(v.get(long.as_bytes()), Some((ids[2], 2..3)));
+        assert_eq!(v.get(b"maintiendelapaixausahem"), None);
+        assert_eq!(v.get(b"casque"), None);
+        assert_eq!(v.get(b""), None);
+        assert_eq!(Vocabulary::default().get(b"mali"), None);
+        // Long words that differ only between their first and last 8 bytes.
+        let (v, ids) = Vocabulary::new(["maintien-de-la-paix", "maintien-ee-la-paix"].into_iter());
+        assert_eq!(v.get(b"maintien-de-la-paix"), Some((ids[0], 0..0)));
+        assert_eq!(v.get(b"maintien-ee-la-paix"), Some((ids[1], 0..0)));
+        assert_eq!(v.get(b"maintien-fe-la-paix"), None);
+    }
+
+    #[test]
+    fn vocabulary_finds_its_words_and_only_them() {
+        // Every length from 1 to 40 bytes, multibyte chars included.
+        let words: Vec<String> = (0..20_000)
+            .map(|i: usize| {
+                let stem = format!("{i}é{}", i % 7);
+                stem.repeat(1 + i % 5)
+            })
+            .collect();
+        let (v, ids) = Vocabulary::new(words.iter().map(String::as_str));
+        let mut distinct = ids.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), words.len());
+        let id_of = |bytes: &[u8]| {
+            let k = words.iter().position(|w| w.as_bytes() == bytes);
+            k.map(|k| (ids[k], 0..0))
+        };
+        for (k, word) in words.iter().enumerate() {
+            assert_eq!(v.get(word.as_bytes()), Some((ids[k], 0..0)), "{word}");
+            let mut other = word.clone();
+            other.push('x');
+            assert_eq!(v.get(other.as_bytes()), None, "{other}");
+            if k % 50 == 0 {
+                let shorter = &word.as_bytes()[1..];
+                assert_eq!(
+                    v.get(shorter),
+                    id_of(shorter),
+                    "{word} without its first byte"
+                );
+            }
+        }
     }
 
     #[test]
@@ -2400,5 +2821,126 @@ mod tests {
             "{}",
             hit.snippet
         );
+    }
+
+    /// The first, plain implementation of [`snippet`], char by char: what it
+    /// must give.
+    /// Cuts about [`SNIPPET_CHARS`] chars of `text` around the byte range `hit`,
+    /// preferably at whitespace, and returns it with the hit's byte range in it.
+    ///
+    /// Total on any input: a range that is not on char boundaries of `text`
+    /// gives an empty snippet rather than a panic.
+    fn reference_snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
+        let (hs, he) = (hit.start, hit.end);
+        let (Some(before), Some(matched), Some(after)) =
+            (text.get(..hs), text.get(hs..he), text.get(he..))
+        else {
+            return (String::new(), 0..0);
+        };
+
+        // Share the room left by the hit between both sides; a side that runs
+        // out of text gives its share to the other.
+        let budget = SNIPPET_CHARS.saturating_sub(matched.chars().count());
+        let avail_before = before.chars().rev().take(budget).count();
+        let avail_after = after.chars().take(budget).count();
+        let want_after = (budget - (budget / 2).min(avail_before)).min(avail_after);
+        let want_before = (budget - want_after).min(avail_before);
+
+        // Every index below comes from `char_indices` or `find`, so each slice
+        // of `text` is on char boundaries.
+        let mut start = before
+            .char_indices()
+            .rev()
+            .take(want_before)
+            .last()
+            .map_or(hs, |(i, _)| i);
+        let cut_mid_word = start > 0 && !before[..start].ends_with(char::is_whitespace);
+        if cut_mid_word && let Some(i) = before[start..].find(char::is_whitespace) {
+            start += i;
+        }
+        let mut end = he
+            + after
+                .char_indices()
+                .nth(want_after)
+                .map_or(after.len(), |(i, _)| i);
+        let cut_mid_word = end < text.len() && !text[end..].starts_with(char::is_whitespace);
+        if cut_mid_word && let Some(i) = text[he..end].rfind(char::is_whitespace) {
+            end = he + i;
+        }
+        let cut_start = text[..start].chars().rev().any(|c| !c.is_whitespace());
+        let cut_end = text[end..].chars().any(|c| !c.is_whitespace());
+
+        let mut out = String::with_capacity(end - start + 8);
+        if cut_start {
+            out.push('…');
+        }
+        let body_start = out.len();
+        let mut highlight_start: Option<usize> = None;
+        let mut highlight_end: Option<usize> = None;
+        // The whitespace run being skipped: its first char, and whether it is
+        // made only of no-break spaces.
+        let mut gap: Option<(char, bool)> = None;
+        for (i, c) in text[start..end].char_indices() {
+            let at = start + i;
+            if at >= he && highlight_end.is_none() {
+                highlight_end = Some(out.len());
+            }
+            if c.is_whitespace() {
+                gap = match gap {
+                    None => Some((c, is_no_break(c))),
+                    Some((first, no_break)) => Some((first, no_break && is_no_break(c))),
+                };
+                continue;
+            }
+            if let Some((first, no_break)) = gap.take()
+                && out.len() > body_start
+            {
+                out.push(if no_break { first } else { ' ' });
+            }
+            if at >= hs && highlight_start.is_none() {
+                highlight_start = Some(out.len());
+            }
+            out.push(c);
+        }
+        let highlight_end = highlight_end.unwrap_or(out.len());
+        // A hit made only of whitespace (never produced by the matcher) would
+        // leave the start past the end.
+        let highlight_start = highlight_start.unwrap_or(highlight_end);
+        let highlight = highlight_start..highlight_end.max(highlight_start);
+        if cut_end {
+            out.push('…');
+        }
+        (out, highlight)
+    }
+
+    #[test]
+    fn snippets_agree_with_the_reference() {
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % n as u64) as usize
+        };
+        let pieces = [
+            "Mali", "casques", "bleus", " ", "  ", "\n", "\t", "\u{a0}", "\u{202f}", "é", "ô",
+            "l’", "«\u{a0}", "\u{a0}»", ",", ".", "日本", "👍🏽", "\u{2003}", "\u{b}", "\u{85}",
+            "\r", "x", "ONU",
+        ];
+        for _ in 0..20_000 {
+            let n = next(120);
+            let text: String = (0..n).map(|_| pieces[next(pieces.len())]).collect();
+            let bounds: Vec<usize> = (0..=text.len())
+                .filter(|&i| text.is_char_boundary(i))
+                .collect();
+            let a = bounds[next(bounds.len())];
+            let b = bounds[next(bounds.len())];
+            let hit = a.min(b)..a.max(b);
+            assert_eq!(
+                snippet(&text, hit.clone()),
+                reference_snippet(&text, hit.clone()),
+                "{text:?} {hit:?}"
+            );
+        }
     }
 }

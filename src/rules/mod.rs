@@ -14,7 +14,7 @@
 //!   normalized words (and one `RegexSet`) per distinct [`FoldOptions`], so
 //!   an article is folded and scanned once per options however many rules
 //!   there are; a rule's boolean structure is then evaluated only when its
-//!   rarest necessary term was found.
+//!   rarest necessary term was found, and a second necessary condition too.
 //!
 //! Matching is on whole words and whole phrases: `retrait` never matches
 //! `retraite`, `Mali` never matches `Somalie`, and `Casques bleus` matches
