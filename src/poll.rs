@@ -333,7 +333,7 @@ pub async fn poll(
     };
     if !dry_run {
         report.recorded = store
-            .record_poll(&PollRecord {
+            .record_poll(PollRecord {
                 source: source.name.clone(),
                 at: now,
                 validators: new_validators,

@@ -99,7 +99,7 @@ async fn record(
         })
         .collect();
     store
-        .record_poll(&PollRecord {
+        .record_poll(PollRecord {
             source: "un-news".into(),
             at: Utc::now(),
             validators: Validators::default(),

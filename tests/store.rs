@@ -78,7 +78,7 @@ async fn a_poll_records_keys_alerts_deliveries_and_validators_together() {
     assert_eq!(store.source_state("un-news").await.unwrap(), None);
 
     let outcome = store
-        .record_poll(&poll_with(&["id:a", "id:b"]))
+        .record_poll(poll_with(&["id:a", "id:b"]))
         .await
         .unwrap();
     assert_eq!(
@@ -106,7 +106,7 @@ async fn a_poll_records_keys_alerts_deliveries_and_validators_together() {
 
     // The same articles again: nothing new, no second alert.
     let again = store
-        .record_poll(&poll_with(&["id:a", "id:b"]))
+        .record_poll(poll_with(&["id:a", "id:b"]))
         .await
         .unwrap();
     assert_eq!((again.articles, again.alerts, again.deliveries), (0, 0, 0));
@@ -128,7 +128,7 @@ async fn two_processes_racing_on_one_article_record_one_alert() {
         };
         tasks.push(tokio::spawn(async move {
             store
-                .record_poll(&poll_with(&["id:a", "id:b", "id:c"]))
+                .record_poll(poll_with(&["id:a", "id:b", "id:c"]))
                 .await
         }));
     }
@@ -146,7 +146,7 @@ async fn a_delivery_moves_from_pending_to_sent_or_dead() {
     let store = SqliteStore::open(&dir.path().join("vigie.db"))
         .await
         .unwrap();
-    store.record_poll(&poll_with(&["id:a"])).await.unwrap();
+    store.record_poll(poll_with(&["id:a"])).await.unwrap();
     let now = Utc::now();
     let hook = store.due_deliveries("hook", Some(now), 100).await.unwrap();
     let desk = store.due_deliveries("desk", Some(now), 100).await.unwrap();
@@ -211,7 +211,7 @@ async fn a_claimed_delivery_is_not_sent_by_a_second_process_until_the_claim_expi
     let path = dir.path().join("vigie.db");
     let run = SqliteStore::open(&path).await.unwrap();
     let once = SqliteStore::open(&path).await.unwrap();
-    run.record_poll(&poll_with(&["id:a"])).await.unwrap();
+    run.record_poll(poll_with(&["id:a"])).await.unwrap();
     let now = Utc::now();
     let id = run.due_deliveries("desk", None, 10).await.unwrap()[0]
         .id
@@ -281,7 +281,7 @@ async fn failures_count_up_and_a_success_resets_them() {
         state.last_success, None,
         "never polled successfully: still a first poll"
     );
-    store.record_poll(&poll_with(&[])).await.unwrap();
+    store.record_poll(poll_with(&[])).await.unwrap();
     assert_eq!(
         store
             .source_state("un-news")
@@ -325,7 +325,8 @@ async fn a_write_failing_among_others_committed_together_fails_alone() {
             }
         })
         .collect();
-    let results = futures_util::future::join_all(polls.iter().map(|p| store.record_poll(p))).await;
+    let results =
+        futures_util::future::join_all(polls.iter().map(|p| store.record_poll(p.clone()))).await;
     for (i, result) in results.iter().enumerate() {
         let state = store.source_state(&format!("wire-{i}")).await.unwrap();
         if i == 17 {
@@ -374,7 +375,8 @@ async fn polls_committed_together_each_count_their_own_new_articles() {
         named("wire-b", &["id:1"]),
         named("wire-c", &[]),
     ];
-    let outcomes = futures_util::future::join_all(first.iter().map(|p| store.record_poll(p))).await;
+    let outcomes =
+        futures_util::future::join_all(first.iter().map(|p| store.record_poll(p.clone()))).await;
     let counts: Vec<(usize, usize, usize)> = outcomes
         .into_iter()
         .map(|o| o.unwrap())
@@ -390,7 +392,7 @@ async fn polls_committed_together_each_count_their_own_new_articles() {
         named("wire-c", &["id:1"]),
     ];
     let outcomes =
-        futures_util::future::join_all(second.iter().map(|p| store.record_poll(p))).await;
+        futures_util::future::join_all(second.iter().map(|p| store.record_poll(p.clone()))).await;
     let counts: Vec<(usize, usize, usize)> = outcomes
         .into_iter()
         .map(|o| o.unwrap())

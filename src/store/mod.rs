@@ -217,7 +217,7 @@ pub trait Store: Send + Sync {
     /// Records a successful poll: new keys, alerts, their deliveries and the
     /// new validators, all or nothing. An article whose main key another
     /// writer recorded meanwhile is skipped with its alerts.
-    async fn record_poll(&self, poll: &PollRecord) -> Result<PollOutcome, StoreError>;
+    async fn record_poll(&self, poll: PollRecord) -> Result<PollOutcome, StoreError>;
     /// A `304`, or a `200` byte-identical to the last one: the source is
     /// healthy and its articles are unchanged. New `validators` (a `200`
     /// may bring a new `ETag`) and a new `hint` replace the stored ones

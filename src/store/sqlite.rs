@@ -596,8 +596,8 @@ impl Store for SqliteStore {
         Ok(known)
     }
 
-    async fn record_poll(&self, poll: &PollRecord) -> Result<PollOutcome, StoreError> {
-        self.writer.write(Op::Poll(poll.clone())).await?.poll()
+    async fn record_poll(&self, poll: PollRecord) -> Result<PollOutcome, StoreError> {
+        self.writer.write(Op::Poll(poll)).await?.poll()
     }
 
     async fn record_not_modified(
