@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fold::{FoldOptions, Folded, Stem, fold_words};
 use super::query::{self, Expr, ExprKind, QueryError, TermKind};
+use super::snippet::snippet;
 
 /// One configured rule, already validated by the config module.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -1616,12 +1617,20 @@ impl Vocabulary {
         self.get_hashed(word, key, word_hash(key, word))
     }
 
-    #[inline]
+    /// [`Vocabulary::get`] with the word's key and hash: the bit test
+    /// that turns most words away, inlined into the scanning loop, and the
+    /// probe for the others.
+    #[inline(always)]
     fn get_hashed(&self, word: &[u8], key: WordKey, hash: u64) -> Option<(u32, Range<usize>)> {
         let (at, bit) = self.maybe_bit(hash);
         if self.maybe.get(at)? & bit == 0 {
             return None;
         }
+        self.probe(word, key, hash)
+    }
+
+    #[inline(never)]
+    fn probe(&self, word: &[u8], key: WordKey, hash: u64) -> Option<(u32, Range<usize>)> {
         let mask = self.prints.len().checked_sub(1)?;
         let print = fingerprint(hash);
         let mut i = hash as usize & mask;
@@ -1728,54 +1737,111 @@ fn folded_multiply(a: u64, b: u64) -> u64 {
 
 /// Which byte lengths of prefix keys a word should be looked up at.
 ///
-/// For a hash of a word's first two bytes, a bit for each byte length of a
-/// key starting with those two bytes (bit 63: 63 or more). Most words start
-/// otherwise and cost one probe; the others are looked up only at the
-/// lengths that exist. A key of less than two bytes is never found (no
-/// prefix can be that short, see `query::check_words`).
+/// Masks with a bit for each byte length of a key (bit
+/// [`PrefixLengths::LONGEST`]: that many bytes or more), for the keys of
+/// two or three bytes by their first two bytes, for the longer ones by
+/// their first four. Four bytes tell most words from most keys (`retrait*`
+/// from `revoir`, where two would not), so that most words cost a probe or
+/// two and no lookup; the others are looked up only at the lengths that
+/// exist. A key of less than two bytes is never found (no prefix can be
+/// that short, see `query::check_words`).
 #[derive(Debug, Default)]
 struct PrefixLengths {
-    /// A power of two of masks, or none when there is no key.
-    masks: Vec<u64>,
+    short: LengthTable,
+    long: LengthTable,
 }
 
 impl PrefixLengths {
+    /// The last bit of a mask, which stands for every length from its own.
+    const LONGEST: usize = 31;
+
     fn new<'k>(keys: impl Iterator<Item = &'k str> + Clone) -> PrefixLengths {
-        let count = keys.clone().count();
-        if count == 0 {
-            return PrefixLengths::default();
-        }
+        let short = keys.clone().filter(|k| (2..4).contains(&k.len())).count();
+        let long = keys.clone().filter(|k| k.len() >= 4).count();
         let mut lengths = PrefixLengths {
-            masks: vec![0; (4 * count).next_power_of_two().clamp(64, 4096)],
+            short: LengthTable::with_room(short),
+            long: LengthTable::with_room(long),
         };
         for key in keys {
-            if let [a, b, ..] = *key.as_bytes() {
-                let slot = lengths.slot(a, b);
-                lengths.masks[slot] |= 1 << key.len().min(63);
+            let bit = 1 << key.len().min(Self::LONGEST);
+            match *key.as_bytes() {
+                [a, b, c, d, ..] => lengths.long.add(u32::from_le_bytes([a, b, c, d]), bit),
+                [a, b, ..] => lengths.short.add(u32::from_le_bytes([a, b, 0, 0]), bit),
+                _ => {}
             }
         }
         lengths
     }
 
-    fn slot(&self, a: u8, b: u8) -> usize {
-        let pair = u32::from(a) << 8 | u32::from(b);
-        (pair.wrapping_mul(0x9E37_79B1) >> 16) as usize & self.masks.len().wrapping_sub(1)
-    }
-
     /// The lengths (bits) worth a lookup of `word`'s prefix of that length.
     #[inline]
-    fn of(&self, word: &[u8]) -> u64 {
-        let [a, b, ..] = *word else {
-            return 0;
+    fn of(&self, word: &[u8]) -> u32 {
+        let mask = match *word {
+            [a, b, c, d, ..] => {
+                self.long.get(u32::from_le_bytes([a, b, c, d]))
+                    | self.short.get(u32::from_le_bytes([a, b, 0, 0]))
+            }
+            [a, b, ..] => self.short.get(u32::from_le_bytes([a, b, 0, 0])),
+            _ => return 0,
         };
-        if self.masks.is_empty() {
-            return 0;
-        }
-        let mask = self.masks.get(self.slot(a, b)).copied().unwrap_or(0);
         match word.len() {
-            n if n >= 63 => mask,
+            n if n >= Self::LONGEST => mask,
             n => mask & ((2 << n) - 1),
         }
+    }
+}
+
+/// The masks of [`PrefixLengths`] by a key's first bytes (never 0: a folded
+/// word has no NUL byte), open-addressed with room for twice the keys.
+#[derive(Debug, Default)]
+struct LengthTable {
+    /// A power of two of slots, each a key (0: empty) and its mask; none
+    /// when there is no key.
+    slots: Vec<(u32, u32)>,
+}
+
+impl LengthTable {
+    fn with_room(keys: usize) -> LengthTable {
+        let len = if keys == 0 {
+            0
+        } else {
+            (2 * keys).next_power_of_two().max(16)
+        };
+        LengthTable {
+            slots: vec![(0, 0); len],
+        }
+    }
+
+    fn add(&mut self, key: u32, bit: u32) {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = Self::hash(key) & mask;
+        while let Some(slot) = self.slots.get_mut(i) {
+            if slot.0 == 0 || slot.0 == key {
+                *slot = (key, slot.1 | bit);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[inline]
+    fn get(&self, key: u32) -> u32 {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = Self::hash(key) & mask;
+        while let Some(&(k, bits)) = self.slots.get(i) {
+            if k == key {
+                return bits;
+            }
+            if k == 0 {
+                return 0;
+            }
+            i = (i + 1) & mask;
+        }
+        0
+    }
+
+    fn hash(key: u32) -> usize {
+        (u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize
     }
 }
 
@@ -2038,8 +2104,11 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
             while lengths != 0 {
                 let bit_len = lengths.trailing_zeros() as usize;
                 lengths &= lengths - 1;
-                // Bit 63 stands for every length from 63 on.
-                let upto = if bit_len == 63 { word.len() } else { bit_len };
+                let upto = if bit_len == PrefixLengths::LONGEST {
+                    word.len()
+                } else {
+                    bit_len
+                };
                 for len in bit_len..=upto {
                     let Some((_, uses)) = word.get(..len).and_then(|key| group.prefixes.get(key))
                     else {
@@ -2126,159 +2195,6 @@ fn min_window(lists: &[&[u32]]) -> Option<(u32, u32)> {
             return best;
         }
     }
-}
-
-/// Length of a snippet, in chars, when the field is long enough.
-const SNIPPET_CHARS: usize = 120;
-
-/// No-break spaces keep French typography (`ONU :`, `25 %`) when they are
-/// the whole gap; any other run of whitespace becomes one plain space.
-fn is_no_break(c: char) -> bool {
-    matches!(c, '\u{00A0}' | '\u{202F}' | '\u{2007}')
-}
-
-/// Cuts about [`SNIPPET_CHARS`] chars of `text` around the byte range `hit`,
-/// preferably at whitespace, and returns it with the hit's byte range in it.
-///
-/// Total on any input: a range that is not on char boundaries of `text`
-/// gives an empty snippet rather than a panic.
-pub(crate) fn snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
-    let (hs, he) = (hit.start, hit.end);
-    let (Some(before), Some(matched), Some(_)) = (text.get(..hs), text.get(hs..he), text.get(he..))
-    else {
-        return (String::new(), 0..0);
-    };
-    let bytes = text.as_bytes();
-
-    // Share the room left by the hit between both sides; a side that runs
-    // out of text gives its share to the other.
-    let budget = SNIPPET_CHARS.saturating_sub(matched.chars().count());
-    let (avail_before, _) = chars_back(bytes, hs, budget);
-    let (avail_after, _) = chars_forward(bytes, he, budget);
-    let want_after = (budget - (budget / 2).min(avail_before)).min(avail_after);
-    let want_before = (budget - want_after).min(avail_before);
-
-    // Every index below is a char boundary: `chars_back` and
-    // `chars_forward` stop on the first byte of a char, and `find` and
-    // `rfind` return one.
-    let (_, mut start) = chars_back(bytes, hs, want_before);
-    let cut_mid_word = start > 0 && !before[..start].ends_with(char::is_whitespace);
-    if cut_mid_word && let Some(i) = before[start..].find(char::is_whitespace) {
-        start += i;
-    }
-    let (_, mut end) = chars_forward(bytes, he, want_after);
-    let cut_mid_word = end < text.len() && !text[end..].starts_with(char::is_whitespace);
-    if cut_mid_word && let Some(i) = text[he..end].rfind(char::is_whitespace) {
-        end = he + i;
-    }
-    let cut_start = text[..start].chars().rev().any(|c| !c.is_whitespace());
-    let cut_end = text[end..].chars().any(|c| !c.is_whitespace());
-
-    let mut out = String::with_capacity(end - start + 8);
-    if cut_start {
-        out.push('…');
-    }
-    let body_start = out.len();
-    let mut highlight_start: Option<usize> = None;
-    let mut highlight_end: Option<usize> = None;
-    // The whitespace run being skipped: its first char, and whether it is
-    // made only of no-break spaces.
-    let mut gap: Option<(char, bool)> = None;
-    let mut at = start;
-    while at < end {
-        if at >= he && highlight_end.is_none() {
-            highlight_end = Some(out.len());
-        }
-        let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) else {
-            break;
-        };
-        if c.is_whitespace() {
-            gap = match gap {
-                None => Some((c, is_no_break(c))),
-                Some((first, no_break)) => Some((first, no_break && is_no_break(c))),
-            };
-            at += c.len_utf8();
-            continue;
-        }
-        if let Some((first, no_break)) = gap.take()
-            && out.len() > body_start
-        {
-            out.push(if no_break { first } else { ' ' });
-        }
-        // Most text is runs of ASCII between spaces: copied a run at once.
-        let run = if c.is_ascii() {
-            let len = bytes[at..end]
-                .iter()
-                .position(|b| !b.is_ascii() || b.is_ascii_whitespace() || *b == 0x0B)
-                .unwrap_or(end - at);
-            at..at + len
-        } else {
-            at..at + c.len_utf8()
-        };
-        if highlight_start.is_none() && run.end > hs {
-            highlight_start = Some(out.len() + hs.saturating_sub(at));
-        }
-        if highlight_end.is_none() && run.end > he {
-            highlight_end = Some(out.len() + (he - at));
-        }
-        out.push_str(&text[run.clone()]);
-        at = run.end;
-    }
-    let highlight_end = highlight_end.unwrap_or(out.len());
-    // A hit made only of whitespace (never produced by the matcher) would
-    // leave the start past the end.
-    let highlight_start = highlight_start.unwrap_or(highlight_end);
-    let highlight = highlight_start..highlight_end.max(highlight_start);
-    if cut_end {
-        out.push('…');
-    }
-    (out, highlight)
-}
-
-/// Whether a byte of UTF-8 is the first of a char.
-fn is_char_start(b: u8) -> bool {
-    (b as i8) >= -0x40
-}
-
-/// How many chars start in `bytes`: a loop the compiler vectorizes.
-fn char_starts(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| is_char_start(b)).count()
-}
-
-/// Walks back from byte `from` (a char boundary) of `bytes` over at most
-/// `chars` chars: how many it passed, and where it stopped (a char
-/// boundary).
-///
-/// By chunks, a byte per char still to go: in ASCII one chunk does.
-fn chars_back(bytes: &[u8], from: usize, chars: usize) -> (usize, usize) {
-    let (mut need, mut at) = (chars, from.min(bytes.len()));
-    while need > 0 && at > 0 {
-        let lo = at.saturating_sub(need);
-        need -= char_starts(&bytes[lo..at]);
-        at = lo;
-    }
-    // The chunk may have stopped inside the last char passed.
-    while bytes.get(at).is_some_and(|&b| !is_char_start(b)) {
-        at += 1;
-    }
-    (chars - need, at)
-}
-
-/// Walks forward from byte `from` (a char boundary) of `bytes` over at most
-/// `chars` chars: how many it passed, and where it stopped (a char
-/// boundary, or the end).
-fn chars_forward(bytes: &[u8], from: usize, chars: usize) -> (usize, usize) {
-    let (mut need, mut at) = (chars, from.min(bytes.len()));
-    while need > 0 && at < bytes.len() {
-        let hi = (at + need).min(bytes.len());
-        need -= char_starts(&bytes[at..hi]);
-        at = hi;
-    }
-    // The chunk may have stopped inside the last char passed.
-    while bytes.get(at).is_some_and(|&b| !is_char_start(b)) {
-        at += 1;
-    }
-    (chars - need, at)
 }
 
 #[cfg(test)]
@@ -2686,116 +2602,6 @@ mod tests {
     }
 
     /// Byte range of `needle` in `haystack`, for building snippet cases.
-    fn range_of(haystack: &str, needle: &str) -> Range<usize> {
-        let start = haystack.find(needle).unwrap();
-        start..start + needle.len()
-    }
-
-    #[test]
-    fn snippets() {
-        let long_fr = "Le Conseil de sécurité a voté à l’unanimité, vendredi 30 juin, la fin de la \
-                       mission des casques bleus au Mali, déployés depuis 2013 dans le pays, \
-                       à la demande de la junte au pouvoir à Bamako depuis deux coups d’État.";
-        let cases: &[(&str, &str, &str, &str)] = &[
-            // name, text, hit, expected snippet
-            (
-                "short text is whole",
-                "Au Mali, la junte",
-                "Mali",
-                "Au Mali, la junte",
-            ),
-            (
-                "whitespace collapsed",
-                "  Au\n\n  Mali,\t la   junte \n",
-                "Mali",
-                "Au Mali, la junte",
-            ),
-            ("hit at start", "Mali : la junte", "Mali", "Mali : la junte"),
-            ("hit at end", "la junte du Mali", "Mali", "la junte du Mali"),
-            (
-                "phrase across a line break",
-                "les casques\n   bleus partent",
-                "casques\n   bleus",
-                "les casques bleus partent",
-            ),
-            (
-                "no-break gap kept",
-                "l’ONU\u{a0}: 25\u{202f}% des",
-                "ONU",
-                "l’ONU\u{a0}: 25\u{202f}% des",
-            ),
-            (
-                "long text cut on whitespace",
-                long_fr,
-                "casques bleus",
-                "…vendredi 30 juin, la fin de la mission des casques bleus au Mali, déployés \
-                 depuis 2013 dans le pays, à la…",
-            ),
-            (
-                "hit near the start gives room to the end",
-                long_fr,
-                "Conseil",
-                "Le Conseil de sécurité a voté à l’unanimité, vendredi 30 juin, la fin de la \
-                 mission des casques bleus au Mali, déployés…",
-            ),
-            (
-                "hit near the end gives room to the start",
-                long_fr,
-                "d’État",
-                "…bleus au Mali, déployés depuis 2013 dans le pays, à la demande de la junte au \
-                 pouvoir à Bamako depuis deux coups d’État.",
-            ),
-        ];
-        for (name, text, hit, expected) in cases {
-            let hit = range_of(text, hit);
-            let (snippet, highlight) = snippet(text, hit.clone());
-            assert_eq!(&snippet, expected, "{name}");
-            let collapsed = text[hit].split_whitespace().collect::<Vec<_>>().join(" ");
-            assert_eq!(
-                snippet[highlight].replace('\u{a0}', " "),
-                collapsed,
-                "{name}"
-            );
-            assert!(snippet.chars().count() <= SNIPPET_CHARS + 2, "{name}");
-        }
-    }
-
-    #[test]
-    fn snippets_never_cut_inside_a_char() {
-        // Multibyte chars everywhere, and no whitespace to fall back on.
-        let texts = [
-            "é".repeat(300),
-            "日本語".repeat(100) + "マリ" + &"🇲🇱".repeat(100),
-            format!("{} Mali {}", "ô".repeat(59), "👍🏽".repeat(61)),
-            format!("{}Mali{}", "œ\u{301}".repeat(80), "\u{a0}ß".repeat(80)),
-        ];
-        for text in &texts {
-            let bounds: Vec<usize> = (0..=text.len())
-                .filter(|&i| text.is_char_boundary(i))
-                .collect();
-            for (k, &start) in bounds.iter().enumerate().step_by(7) {
-                for &end in bounds[k..].iter().take(12) {
-                    let (snippet, highlight) = snippet(text, start..end);
-                    let inner = snippet
-                        .get(highlight.clone())
-                        .unwrap_or_else(|| panic!("highlight {highlight:?} not in {snippet:?}"));
-                    let expected = text[start..end]
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                    assert_eq!(inner.replace('\u{a0}', " "), expected);
-                    assert!(snippet.chars().count() <= SNIPPET_CHARS + 2 + (end - start));
-                }
-            }
-        }
-        // Out-of-range and mid-char ranges come back empty, not as a panic.
-        assert_eq!(snippet("é", 1..2), (String::new(), 0..0));
-        assert_eq!(snippet("abc", 2..9), (String::new(), 0..0));
-        #[allow(clippy::reversed_empty_ranges)]
-        let reversed = 2..1;
-        assert_eq!(snippet("abc", reversed), (String::new(), 0..0));
-    }
-
     #[test]
     fn snippet_of_a_hit_in_multibyte_text() {
         let body = format!(
@@ -2821,126 +2627,5 @@ mod tests {
             "{}",
             hit.snippet
         );
-    }
-
-    /// The first, plain implementation of [`snippet`], char by char: what it
-    /// must give.
-    /// Cuts about [`SNIPPET_CHARS`] chars of `text` around the byte range `hit`,
-    /// preferably at whitespace, and returns it with the hit's byte range in it.
-    ///
-    /// Total on any input: a range that is not on char boundaries of `text`
-    /// gives an empty snippet rather than a panic.
-    fn reference_snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
-        let (hs, he) = (hit.start, hit.end);
-        let (Some(before), Some(matched), Some(after)) =
-            (text.get(..hs), text.get(hs..he), text.get(he..))
-        else {
-            return (String::new(), 0..0);
-        };
-
-        // Share the room left by the hit between both sides; a side that runs
-        // out of text gives its share to the other.
-        let budget = SNIPPET_CHARS.saturating_sub(matched.chars().count());
-        let avail_before = before.chars().rev().take(budget).count();
-        let avail_after = after.chars().take(budget).count();
-        let want_after = (budget - (budget / 2).min(avail_before)).min(avail_after);
-        let want_before = (budget - want_after).min(avail_before);
-
-        // Every index below comes from `char_indices` or `find`, so each slice
-        // of `text` is on char boundaries.
-        let mut start = before
-            .char_indices()
-            .rev()
-            .take(want_before)
-            .last()
-            .map_or(hs, |(i, _)| i);
-        let cut_mid_word = start > 0 && !before[..start].ends_with(char::is_whitespace);
-        if cut_mid_word && let Some(i) = before[start..].find(char::is_whitespace) {
-            start += i;
-        }
-        let mut end = he
-            + after
-                .char_indices()
-                .nth(want_after)
-                .map_or(after.len(), |(i, _)| i);
-        let cut_mid_word = end < text.len() && !text[end..].starts_with(char::is_whitespace);
-        if cut_mid_word && let Some(i) = text[he..end].rfind(char::is_whitespace) {
-            end = he + i;
-        }
-        let cut_start = text[..start].chars().rev().any(|c| !c.is_whitespace());
-        let cut_end = text[end..].chars().any(|c| !c.is_whitespace());
-
-        let mut out = String::with_capacity(end - start + 8);
-        if cut_start {
-            out.push('…');
-        }
-        let body_start = out.len();
-        let mut highlight_start: Option<usize> = None;
-        let mut highlight_end: Option<usize> = None;
-        // The whitespace run being skipped: its first char, and whether it is
-        // made only of no-break spaces.
-        let mut gap: Option<(char, bool)> = None;
-        for (i, c) in text[start..end].char_indices() {
-            let at = start + i;
-            if at >= he && highlight_end.is_none() {
-                highlight_end = Some(out.len());
-            }
-            if c.is_whitespace() {
-                gap = match gap {
-                    None => Some((c, is_no_break(c))),
-                    Some((first, no_break)) => Some((first, no_break && is_no_break(c))),
-                };
-                continue;
-            }
-            if let Some((first, no_break)) = gap.take()
-                && out.len() > body_start
-            {
-                out.push(if no_break { first } else { ' ' });
-            }
-            if at >= hs && highlight_start.is_none() {
-                highlight_start = Some(out.len());
-            }
-            out.push(c);
-        }
-        let highlight_end = highlight_end.unwrap_or(out.len());
-        // A hit made only of whitespace (never produced by the matcher) would
-        // leave the start past the end.
-        let highlight_start = highlight_start.unwrap_or(highlight_end);
-        let highlight = highlight_start..highlight_end.max(highlight_start);
-        if cut_end {
-            out.push('…');
-        }
-        (out, highlight)
-    }
-
-    #[test]
-    fn snippets_agree_with_the_reference() {
-        let mut rng = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move |n: usize| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            (rng % n as u64) as usize
-        };
-        let pieces = [
-            "Mali", "casques", "bleus", " ", "  ", "\n", "\t", "\u{a0}", "\u{202f}", "é", "ô",
-            "l’", "«\u{a0}", "\u{a0}»", ",", ".", "日本", "👍🏽", "\u{2003}", "\u{b}", "\u{85}",
-            "\r", "x", "ONU",
-        ];
-        for _ in 0..20_000 {
-            let n = next(120);
-            let text: String = (0..n).map(|_| pieces[next(pieces.len())]).collect();
-            let bounds: Vec<usize> = (0..=text.len())
-                .filter(|&i| text.is_char_boundary(i))
-                .collect();
-            let a = bounds[next(bounds.len())];
-            let b = bounds[next(bounds.len())];
-            let hit = a.min(b)..a.max(b);
-            assert_eq!(
-                snippet(&text, hit.clone()),
-                reference_snippet(&text, hit.clone()),
-                "{text:?} {hit:?}"
-            );
-        }
     }
 }

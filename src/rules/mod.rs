@@ -23,6 +23,7 @@
 mod fold;
 mod matcher;
 mod query;
+mod snippet;
 
 pub use fold::{FoldOptions, Stem, Token, fold_words, tokenize};
 pub use matcher::{
