@@ -1432,8 +1432,11 @@ struct GroupScan {
     /// For each pattern id, one more than its index in `hits` (0: not
     /// found); all zero between scans too.
     slots: Vec<u32>,
-    /// The patterns found, in the order first found.
+    /// The patterns found, in the order first found, but for the quiet
+    /// ones (see [`Marks::note`]).
     hits: Vec<PatternHit>,
+    /// The quiet patterns found, to zero their marks.
+    quiet: Vec<u32>,
     /// The regexes found, each with the text fields (bits) it was found in.
     regex: Vec<(usize, u8)>,
     /// The regexes worth running over the field being scanned.
@@ -1465,6 +1468,12 @@ impl GroupScan {
                 *slot = 0;
             }
         }
+        for &p in &self.quiet {
+            if let Some(mark) = self.found.get_mut(p as usize) {
+                *mark = 0;
+            }
+        }
+        self.quiet.clear();
         self.hits.clear();
         self.regex.clear();
         self.scanned = 0;
@@ -1676,13 +1685,15 @@ impl WordKey {
             [only] => (u64::from(*only), 0),
             [a, b] => (u64::from(*a), u64::from(*b)),
             [a, b, c] => (u64::from(*a) << 8 | u64::from(*b), u64::from(*c)),
+            // Fixed-size loads: one instruction each, where a copy of a
+            // slice of unknown length was a loop.
             _ if n < 8 => (
-                read_le(word.get(..4).unwrap_or_default()),
-                read_le(word.get(n - 4..).unwrap_or_default()),
+                u64::from(u32::from_le_bytes(bytes_at(word, 0))),
+                u64::from(u32::from_le_bytes(bytes_at(word, n - 4))),
             ),
             _ => (
-                read_le(word.get(..8).unwrap_or_default()),
-                read_le(word.get(n - 8..).unwrap_or_default()),
+                u64::from_le_bytes(bytes_at(word, 0)),
+                u64::from_le_bytes(bytes_at(word, n - 8)),
             ),
         };
         WordKey {
@@ -1718,6 +1729,14 @@ fn word_hash(key: WordKey, word: &[u8]) -> u64 {
         }
     }
     folded_multiply(first ^ K0 ^ u64::from(key.len) << 56, key.last ^ K1)
+}
+
+/// The `N` bytes of `word` from `at`, or zeros if it is too short.
+#[inline(always)]
+fn bytes_at<const N: usize>(word: &[u8], at: usize) -> [u8; N] {
+    word.get(at..at + N)
+        .and_then(|bytes| bytes.try_into().ok())
+        .unwrap_or([0; N])
 }
 
 /// Up to 8 bytes as a little-endian number.
@@ -1918,11 +1937,20 @@ impl<'a> Scan<'a> {
     /// `field`.
     fn first(&self, group: &Group, g: usize, pattern: usize, field: Field) -> Option<Range<usize>> {
         let gs = self.group(g)?;
-        let slot = *gs.slots.get(pattern)?;
-        let hit = gs.hits.get(slot.checked_sub(1)? as usize)?;
-        let first = hit.first.get(field as usize)?.checked_sub(1)? as usize;
-        let last = first + group.patterns.get(pattern)?.words.checked_sub(1)?;
         let folded = gs.folded(field)?;
+        let p = group.patterns.get(pattern)?;
+        let first = match *gs.slots.get(pattern)? {
+            // A quiet pattern (see `Marks::note`): one word, found by its id.
+            0 if gs.found.get(pattern)? & field.bit() != 0 => {
+                let word = *p.exact.first()?;
+                gs.ids(field)?.iter().position(|&id| id == word)?
+            }
+            slot => {
+                let hit = gs.hits.get(slot.checked_sub(1)? as usize)?;
+                hit.first.get(field as usize)?.checked_sub(1)? as usize
+            }
+        };
+        let last = first + p.words.checked_sub(1)?;
         Some(folded.span(first).start..folded.span(last).end)
     }
 
@@ -2011,6 +2039,7 @@ struct Marks<'s> {
     found: &'s mut [u8],
     slots: &'s mut [u32],
     hits: &'s mut Vec<PatternHit>,
+    quiet: &'s mut Vec<u32>,
     /// The field's index in [`Field::TEXT`], and its bit.
     field: usize,
     bit: u8,
@@ -2019,6 +2048,20 @@ struct Marks<'s> {
 impl Marks<'_> {
     fn is_found(&self, p: usize) -> bool {
         self.found.get(p).is_some_and(|m| m & self.bit != 0)
+    }
+
+    /// Single-word pattern `p`, which triggers no rule, is in the field:
+    /// most words a text shares with the rules are such, and only a rule
+    /// that something else triggered may ask where (see [`Scan::first`]),
+    /// so only the mark is set.
+    fn note(&mut self, p: usize) {
+        let Some(mark) = self.found.get_mut(p) else {
+            return;
+        };
+        if *mark == 0 {
+            self.quiet.push(p as u32);
+        }
+        *mark |= self.bit;
     }
 
     /// Pattern `p` starts at word `at`. Only the first occurrence in a
@@ -2068,6 +2111,7 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
             found,
             slots,
             hits,
+            quiet,
             regex,
             regex_candidates,
             starting,
@@ -2086,6 +2130,7 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
             found,
             slots,
             hits,
+            quiet,
             field: i,
             bit,
         };
@@ -2148,7 +2193,9 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
                     }
                     second => ids.get(at + 1) == Some(&second),
                 };
-                if follows {
+                if follows && item.next == FirstWord::ALONE && !item.triggers {
+                    marks.note(p);
+                } else if follows {
                     marks.record(p, at, item.triggers);
                 }
             }
@@ -2602,6 +2649,58 @@ mod tests {
     }
 
     /// Byte range of `needle` in `haystack`, for building snippet cases.
+    #[test]
+    fn hits_point_at_the_first_occurrence_of_quiet_words_too() {
+        // One of the two words triggers the rule, the other is only noted
+        // as found: the hits of both point at their first occurrence.
+        let matcher = Matcher::new(vec![RuleSpec {
+            name: "retrait".into(),
+            query: Some("minusma retrait".into()),
+            ..RuleSpec::default()
+        }])
+        .unwrap();
+        let title = "Bamako : pas de retrait";
+        let body = "Le RETRAIT est lent, dit la Minusma. Le retrait des troupes suit.";
+        let doc = Document {
+            title,
+            body,
+            ..Document::default()
+        };
+        let got = matcher.match_document(&doc, "src", &[]);
+        let mut hits: Vec<(&str, Field, &str, usize)> = got[0]
+            .hits
+            .iter()
+            .map(|h| {
+                let shown = &h.snippet[h.highlight.clone()];
+                (h.term.as_str(), h.field, shown, h.highlight.start)
+            })
+            .collect();
+        hits.sort();
+        assert_eq!(
+            hits,
+            [
+                (
+                    "minusma",
+                    Field::Body,
+                    "Minusma",
+                    body.find("Minusma").unwrap()
+                ),
+                (
+                    "retrait",
+                    Field::Title,
+                    "retrait",
+                    title.find("retrait").unwrap()
+                ),
+                (
+                    "retrait",
+                    Field::Body,
+                    "RETRAIT",
+                    body.find("RETRAIT").unwrap()
+                ),
+            ]
+        );
+    }
+
     #[test]
     fn snippet_of_a_hit_in_multibyte_text() {
         let body = format!(
