@@ -1638,7 +1638,7 @@ impl Vocabulary {
         self.probe(word, key, hash)
     }
 
-    #[inline(never)]
+    #[inline(always)]
     fn probe(&self, word: &[u8], key: WordKey, hash: u64) -> Option<(u32, Range<usize>)> {
         let mask = self.prints.len().checked_sub(1)?;
         let print = fingerprint(hash);

@@ -100,16 +100,23 @@ pub(crate) fn snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
         let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) else {
             break;
         };
+        let after = at + c.len_utf8();
         if !c.is_whitespace() {
-            at += c.len_utf8();
+            at = after;
+            continue;
+        }
+        let gap_end = skip_whitespace(text, after, end);
+        // A lone space or no-break space between two words (`" « "`,
+        // `"ONU :"`) is shown as it is: still the same run.
+        if gap_end == after && after < end && (c == ' ' || is_no_break(c)) {
+            at = after;
             continue;
         }
         copy.copy(text, run..at);
-        let gap = at;
-        at = skip_whitespace(text, at, end);
-        if at < end {
-            copy.out.push(gap_char(&text[gap..at]).unwrap_or(' '));
+        if gap_end < end {
+            copy.out.push(gap_char(&text[at..gap_end]).unwrap_or(' '));
         }
+        at = gap_end;
         run = at;
     }
     copy.copy(text, run..end.max(run));
@@ -208,8 +215,10 @@ fn char_starts(bytes: &[u8]) -> usize {
     let mut continuations = 0;
     for chunk in &mut chunks {
         let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        // The top bit set and the next one clear.
-        continuations += (x & !(x << 1) & HIGH).count_ones() as usize;
+        // The top bit set and the next one clear, as a 1 in each byte
+        // that is one; the multiplication sums the bytes into the top one.
+        let ones = (x & !(x << 1) & HIGH) >> 7;
+        continuations += (ones.wrapping_mul(0x0101_0101_0101_0101) >> 56) as usize;
     }
     continuations += chunks
         .remainder()
