@@ -720,6 +720,20 @@ const CASES: &[Row] = &[
         true,
     ),
     (
+        "prefix: of eight letters",
+        "djihadis*",
+        Plain,
+        t("des groupes djihadistes"),
+        true,
+    ),
+    (
+        "prefix: of eight letters, the word shorter",
+        "djihadis*",
+        Plain,
+        t("le djihad armé"),
+        false,
+    ),
+    (
         "prefix: of 32 letters",
         "intergouvernementalisationnistes*",
         Plain,

@@ -1,10 +1,13 @@
 //! The compiled matcher: rule specs in, for each article the rules that match with their hits and snippets out — or, for one rule, why it did not.
 //!
 //! Every term of every rule goes into one of a few [`Group`]s, one per set
-//! of [`FoldOptions`]. A group holds one Aho-Corasick automaton over the
-//! folded words of all its word and phrase terms, and one `RegexSet` of its
-//! regular expressions. An article's fields are folded once per group and
-//! scanned once; the boolean structure of a rule is evaluated only for rules
+//! of [`FoldOptions`]. A group holds a [`Vocabulary`] of the folded words
+//! of all its word and phrase terms, from which each pattern is followed
+//! from its first word (an automaton over words rather than bytes), the
+//! keys of its prefixes (and of the regular expressions that must start
+//! with one), and one `RegexSet` of its other regular expressions. An
+//! article's fields are folded once per group and each word looked up once;
+//! the boolean structure of a rule is evaluated only for rules
 //! that one of the found terms belongs to (and the few that can hold with no
 //! term found, such as `source:rfi`). So the cost of an article grows with
 //! its length and its hits, hardly with the number of rules.
