@@ -741,19 +741,34 @@ async fn log_format_json_writes_one_object_a_line_and_log_level_filters() {
     // The config's level rules when RUST_LOG is empty.
     let daemon = Daemon::start(&config, &[("RUST_LOG", String::new())]).await;
     let polled = daemon.wait_log("\"polled\"").await;
-    // A reload applies a new level: from then on, no info lines.
+    // A reload applies a new level: from then on, no info lines. Another
+    // thread may still write one between the announcement (said at the
+    // old level) and the change, so the proof is the next reload: its
+    // "reloading the config" is an info line, and must not show, while the
+    // error refusing its broken file does.
     with_level("warn");
     daemon.signal(libc::SIGHUP);
     daemon.wait_log("changing the log level").await;
+    std::fs::write(&config, "[daemon\n").unwrap();
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_log("config reload refused").await;
     let (status, log) = daemon.stop().await;
-    let after = log
-        .iter()
-        .position(|l| l.contains("changing the log level"))
-        .unwrap();
+    let position = |text: &str| log.iter().position(|l| l.contains(text)).unwrap();
+    let (changed, refused) = (
+        position("changing the log level"),
+        position("config reload refused"),
+    );
     assert!(
-        log[after + 1..].iter().all(|l| !l.contains("\"INFO\"")),
+        log[changed + 1..]
+            .iter()
+            .all(|l| !l.contains("reloading the config")),
         "info lines after log_level = \"warn\": {:?}",
-        &log[after + 1..]
+        &log[changed + 1..]
+    );
+    assert!(
+        log[refused..].iter().all(|l| !l.contains("\"INFO\"")),
+        "info lines after log_level = \"warn\": {:?}",
+        &log[refused..]
     );
     assert!(status.success(), "{status:?}\n{}", log.join("\n"));
     let event: serde_json::Value = serde_json::from_str(&polled).expect("a JSON object");
