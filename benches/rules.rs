@@ -480,6 +480,19 @@ fn naive(specs: &[RuleSpec]) -> Vec<regex::Regex> {
         .collect()
 }
 
+/// `10000` as `10,000`.
+fn rule_count_label(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn main() {
     let count: usize = std::env::var("RULES_BENCH_ARTICLES")
         .ok()
@@ -519,7 +532,9 @@ fn main() {
         "naive MB/s",
         "speedup"
     );
+    // The best and median rates of the first rule count, and of the last.
     let mut first_rate = None;
+    let mut last_rate = None;
     let sizes: Vec<usize> = std::env::var("RULES_BENCH_SIZES")
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
@@ -559,7 +574,8 @@ fn main() {
         let best = times[0];
         let median = times[times.len() / 2];
         let rate = mb / best;
-        first_rate.get_or_insert(rate);
+        first_rate.get_or_insert((rule_count_label(rules), rate, mb / median));
+        last_rate = Some((rule_count_label(rules), rate, mb / median));
 
         let mut line = format!(
             "{rules:>7}  {:>7.0}ms  {:>7.1}MiB  {matched:>8}  {:>10.0}  {:>7.1}  {:>9.1}",
@@ -592,9 +608,14 @@ fn main() {
         println!("{line}");
         drop(matcher);
     }
-    if let Some(first) = first_rate {
+    if let (Some((few, few_best, few_median)), Some((many, many_best, many_median))) =
+        (first_rate, last_rate)
+        && few != many
+    {
         println!(
-            "(the best 10-rule rate is {first:.1} MB/s; compare the best 10,000-rule rate to it)"
+            "{many} rules take {:.2}× the time of {few} ({:.2}× by the medians)",
+            few_best / many_best,
+            few_median / many_median
         );
     }
 }
