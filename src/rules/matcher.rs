@@ -376,6 +376,12 @@ struct FirstWord {
 impl FirstWord {
     const ALONE: u32 = u32::MAX;
     const READ: u32 = u32::MAX - 1;
+
+    /// A pattern that is its first word alone and triggers no rule: only
+    /// marked as found (see `Marks::note`).
+    fn is_quiet(self) -> bool {
+        self.next == FirstWord::ALONE && !self.triggers
+    }
 }
 
 /// Lists of pattern ids in one allocation, for lookups by word id that
@@ -2196,9 +2202,12 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
                     }
                     second => ids.get(at + 1) == Some(&second),
                 };
-                if follows && item.next == FirstWord::ALONE && !item.triggers {
+                if !follows {
+                    continue;
+                }
+                if item.is_quiet() {
                     marks.note(p);
-                } else if follows {
+                } else {
                     marks.record(p, at, item.triggers);
                 }
             }

@@ -65,7 +65,7 @@ pub(crate) fn snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
         .find(|c: char| !c.is_whitespace())
         .map(|i| hs + i);
     let shown_end = start + text[start..he].trim_end().len();
-    let mut copy = Copy {
+    let mut shown = Shown {
         out: String::with_capacity(end - start + 2 * '…'.len_utf8()),
         shown_start,
         shown_end: (shown_end > start).then_some(shown_end),
@@ -73,9 +73,9 @@ pub(crate) fn snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
         highlight_end: None,
     };
     if cut_start {
-        copy.out.push('…');
+        shown.out.push('…');
     }
-    let body_start = copy.out.len();
+    let body_start = shown.out.len();
 
     // Leading whitespace is dropped, every other run of it becomes one
     // space (or its no-break space), trailing whitespace is dropped; all
@@ -112,21 +112,21 @@ pub(crate) fn snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
             at = after;
             continue;
         }
-        copy.copy(text, run..at);
+        shown.copy(text, run..at);
         if gap_end < end {
-            copy.out.push(gap_char(&text[at..gap_end]).unwrap_or(' '));
+            shown.out.push(gap_char(&text[at..gap_end]).unwrap_or(' '));
         }
         at = gap_end;
         run = at;
     }
-    copy.copy(text, run..end.max(run));
+    shown.copy(text, run..end.max(run));
 
-    let highlight_end = copy.highlight_end.unwrap_or(body_start);
+    let highlight_end = shown.highlight_end.unwrap_or(body_start);
     // A hit made only of whitespace (never produced by the matcher) would
     // leave the start past the end.
-    let highlight_start = copy.highlight_start.unwrap_or(highlight_end);
+    let highlight_start = shown.highlight_start.unwrap_or(highlight_end);
     let highlight = highlight_start..highlight_end.max(highlight_start);
-    let mut out = copy.out;
+    let mut out = shown.out;
     if cut_end {
         out.push('…');
     }
@@ -134,7 +134,7 @@ pub(crate) fn snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
 }
 
 /// The snippet being written, and where the hit lands in it.
-struct Copy {
+struct Shown {
     out: String,
     /// Byte offsets in the text of the hit's first shown char, and of the
     /// end of its last one.
@@ -144,7 +144,7 @@ struct Copy {
     highlight_end: Option<usize>,
 }
 
-impl Copy {
+impl Shown {
     /// Appends `text[range]` as it is, noting where the hit starts or ends
     /// in it.
     fn copy(&mut self, text: &str, range: Range<usize>) {
