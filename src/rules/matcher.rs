@@ -384,6 +384,24 @@ impl FirstWord {
     }
 }
 
+/// The patterns a word of the vocabulary starts, as its entry holds them:
+/// most words start one, read with the word rather than from
+/// [`Group::by_first`].
+#[derive(Debug, Clone, Copy, Default)]
+enum Starts {
+    #[default]
+    None,
+    One(FirstWord),
+    /// A range of [`Group::by_first`].
+    Many(u32, u32),
+}
+
+impl Starts {
+    fn is_none(self) -> bool {
+        matches!(self, Starts::None)
+    }
+}
+
 /// Lists of pattern ids in one allocation, for lookups by word id that
 /// stay in cache.
 #[derive(Debug, Default)]
@@ -463,14 +481,14 @@ fn regex_prefixes(pattern: &str, case_sensitive: bool) -> Option<Vec<String>> {
 #[derive(Debug)]
 struct Group {
     opts: FoldOptions,
-    vocabulary: Vocabulary,
-    /// The patterns whose first exact word is a given word: each word of
-    /// `vocabulary` has its range of them.
+    vocabulary: Vocabulary<Starts>,
+    /// The patterns whose first exact word is a given word, for the words
+    /// of `vocabulary` that start more than one ([`Starts::Many`]).
     by_first: Vec<FirstWord>,
     /// The keys of single-word prefix patterns, and of regexes whose
     /// matches must start with a known prefix, each with its range of
     /// `prefix_uses`.
-    prefixes: Vocabulary,
+    prefixes: Vocabulary<(u32, u32)>,
     /// What a word starting with a prefix means.
     prefix_uses: Vec<PrefixUse>,
     /// See [`PrefixLengths`]: most words need no prefix lookup at all.
@@ -614,13 +632,20 @@ impl GroupBuilder {
         for ((_, uses), slot) in by_prefix.into_iter().zip(prefix_slots) {
             let start = prefix_uses.len() as u32;
             prefix_uses.extend(uses);
-            prefixes.set_items(slot, start..prefix_uses.len() as u32);
+            prefixes.set_item(slot, (start, prefix_uses.len() as u32));
         }
         let mut by_first = Vec::new();
         for (list, &slot) in by_first_lists.into_iter().zip(&slots) {
-            let start = by_first.len() as u32;
-            by_first.extend(list);
-            vocabulary.set_items(slot, start..by_first.len() as u32);
+            let starts = match *list {
+                [] => Starts::None,
+                [one] => Starts::One(one),
+                _ => {
+                    let start = by_first.len() as u32;
+                    by_first.extend(list);
+                    Starts::Many(start, by_first.len() as u32)
+                }
+            };
+            vocabulary.set_item(slot, starts);
         }
         let regex_set = if set_members.is_empty() {
             None
@@ -1038,6 +1063,7 @@ impl Matcher {
             source: source.to_string(),
             source_tags: source_tags.to_vec(),
             any: in_scope.contains(&true),
+            all: !in_scope.contains(&false),
             in_scope,
             groups,
             unconditional,
@@ -1080,7 +1106,7 @@ impl Matcher {
         let ctx = Ctx { scope, doc, scan };
         let mut matches = Vec::new();
         for r in candidates {
-            if !scope.in_scope[r] {
+            if !scope.all && !scope.in_scope[r] {
                 continue;
             }
             let second = self.second.get(r);
@@ -1390,6 +1416,9 @@ pub struct Scope {
     /// Whether any rule is in scope, worked out once rather than for each
     /// article from 10,000 flags.
     any: bool,
+    /// Whether every rule is, the usual case: then `in_scope` is not read
+    /// for each rule triggered.
+    all: bool,
     /// The groups some rule in scope has terms in.
     groups: Vec<bool>,
     /// The rules in scope evaluated for every article.
@@ -1451,8 +1480,8 @@ struct GroupScan {
     /// The regexes worth running over the field being scanned.
     regex_candidates: Vec<usize>,
     /// The words of the field being scanned that start patterns: each
-    /// word's index, and its range of [`Group::by_first`].
-    starting: Vec<(usize, Range<usize>)>,
+    /// word's index, and the patterns it starts.
+    starting: Vec<(usize, Starts)>,
 }
 
 impl GroupScan {
@@ -1508,45 +1537,72 @@ fn pooled_scan() -> Box<GroupScan> {
 }
 
 /// The words of a group's patterns (or its prefixes), each with its id and
-/// a range of items (the patterns it starts, what a prefix means).
+/// an item of the owner's: what the scan needs to know of the patterns it
+/// starts ([`Starts`]), or the range of what a prefix means.
 ///
 /// Looked up once per word of every text, so built for that: most words
 /// of a text are no rule's, and a small bit table (in cache) says so from
 /// the word's hash alone. A word's id is its slot in an open-addressed
-/// table, whose 16-bit fingerprints (two bytes a slot) lead to the slot's
-/// [`WordKey`], which for a word of up to 16 bytes is the whole word, and
-/// its items' range, in one cache line. Two words with one hash both stay found, as the probe goes
-/// on past a slot of another word.
-#[derive(Debug, Default)]
-struct Vocabulary {
+/// table of 32-byte entries, each the word's [`WordKey`] (for a word of up
+/// to 16 bytes, the whole word) and its item: a word found costs one cache
+/// line, and so does most often a word the bit table let through that is
+/// not there (an empty slot). Two words with one hash both stay found, as
+/// the probe goes on past a slot of another word.
+#[derive(Debug)]
+struct Vocabulary<T> {
     /// One bit per value of the hash's top bits, set for the words': about
     /// 8 bits per word, so that most words of a text are turned away by
     /// one bit test.
     maybe: Vec<u64>,
     /// 64 minus log2 of the bits of `maybe`.
     maybe_shift: u32,
-    /// For each slot, 16 bits of its word's hash, never 0; 0 for an empty
-    /// slot. A power of two of slots, at least twice the words, so that
-    /// probes are short and always reach an empty slot.
-    prints: Vec<u16>,
-    /// For each slot, its word's key and items.
-    entries: Vec<VocabularyEntry>,
+    /// A power of two of slots, at least twice the words, so that probes
+    /// are short and always reach an empty slot (`len` 0: no word is
+    /// empty).
+    entries: Vec<VocabularyEntry<T>>,
     /// The bytes of the words longer than 16 bytes, end to end, to compare
     /// them whole; `long[k]` is the id of the k-th, and the end of its bytes.
     long_bytes: Vec<u8>,
     long: Vec<(u32, usize)>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct VocabularyEntry {
-    key: WordKey,
-    /// The word's range of items, kept by the owner of the vocabulary.
-    items: (u32, u32),
+impl<T> Default for Vocabulary<T> {
+    fn default() -> Self {
+        Vocabulary {
+            maybe: Vec::new(),
+            maybe_shift: 0,
+            entries: Vec::new(),
+            long_bytes: Vec::new(),
+            long: Vec::new(),
+        }
+    }
 }
 
-impl Vocabulary {
-    /// The `words` (distinct), and the id each was given.
-    fn new<'w>(words: impl ExactSizeIterator<Item = &'w str>) -> (Vocabulary, Vec<u32>) {
+/// A [`WordKey`] laid out flat, so that the entry fills 32 bytes with an
+/// item of up to 12.
+#[derive(Debug, Clone, Copy)]
+struct VocabularyEntry<T> {
+    first: u64,
+    last: u64,
+    len: u32,
+    /// Kept by the owner of the vocabulary.
+    item: T,
+}
+
+impl<T> VocabularyEntry<T> {
+    #[inline(always)]
+    fn is(&self, key: WordKey) -> bool {
+        self.len == key.len && self.first == key.first && self.last == key.last
+    }
+}
+
+// An entry in half a cache line, never across two.
+const _: () = assert!(std::mem::size_of::<VocabularyEntry<Starts>>() == 32);
+const _: () = assert!(std::mem::size_of::<VocabularyEntry<(u32, u32)>>() == 32);
+
+impl<T: Copy + Default> Vocabulary<T> {
+    /// The `words` (distinct, none empty), and the id each was given.
+    fn new<'w>(words: impl ExactSizeIterator<Item = &'w str>) -> (Vocabulary<T>, Vec<u32>) {
         let hashed: Vec<(&str, u64)> = words
             .map(|w| (w, word_hash(WordKey::of(w.as_bytes()), w.as_bytes())))
             .collect();
@@ -1555,17 +1611,18 @@ impl Vocabulary {
 
     /// The words, each with its hash ([`word_hash`] but in tests), and the
     /// id each was given.
-    fn with_hashes(words: &[(&str, u64)]) -> (Vocabulary, Vec<u32>) {
+    fn with_hashes(words: &[(&str, u64)]) -> (Vocabulary<T>, Vec<u32>) {
         let slots = (2 * words.len()).next_power_of_two().max(8);
         let empty = VocabularyEntry {
-            key: WordKey::of(b""),
-            items: (0, 0),
+            first: 0,
+            last: 0,
+            len: 0,
+            item: T::default(),
         };
         let bits = (8 * words.len()).next_power_of_two().max(512);
         let mut v = Vocabulary {
             maybe: vec![0; bits / 64],
             maybe_shift: 64 - bits.trailing_zeros(),
-            prints: vec![0; slots],
             entries: vec![empty; slots],
             long_bytes: Vec::new(),
             long: Vec::new(),
@@ -1573,15 +1630,20 @@ impl Vocabulary {
         let mask = slots - 1;
         let mut ids = Vec::with_capacity(words.len());
         for &(word, hash) in words {
+            debug_assert!(!word.is_empty(), "an empty word would mark its slot empty");
             let mut i = hash as usize & mask;
-            while v.prints[i] != 0 {
+            while v.entries[i].len != 0 {
                 i = (i + 1) & mask;
             }
             let key = WordKey::of(word.as_bytes());
             let (at, bit) = v.maybe_bit(hash);
             v.maybe[at] |= bit;
-            v.prints[i] = fingerprint(hash);
-            v.entries[i].key = key;
+            v.entries[i] = VocabularyEntry {
+                first: key.first,
+                last: key.last,
+                len: key.len,
+                item: T::default(),
+            };
             if !key.is_whole() {
                 v.long.push((i as u32, 0));
             }
@@ -1608,10 +1670,10 @@ impl Vocabulary {
         (bit >> 6, 1 << (bit & 63))
     }
 
-    /// Sets the range of items of word `id`.
-    fn set_items(&mut self, id: u32, items: Range<u32>) {
+    /// Sets the item of word `id`.
+    fn set_item(&mut self, id: u32, item: T) {
         if let Some(entry) = self.entries.get_mut(id as usize) {
-            entry.items = (items.start, items.end);
+            entry.item = item;
         }
     }
 
@@ -1628,9 +1690,9 @@ impl Vocabulary {
         self.long_bytes.get(start..end).unwrap_or_default()
     }
 
-    /// The id of `word` and its range of items.
+    /// The id of `word` and its item.
     #[inline]
-    fn get(&self, word: &[u8]) -> Option<(u32, Range<usize>)> {
+    fn get(&self, word: &[u8]) -> Option<(u32, T)> {
         let key = WordKey::of(word);
         self.get_hashed(word, key, word_hash(key, word))
     }
@@ -1639,7 +1701,7 @@ impl Vocabulary {
     /// that turns most words away, inlined into the scanning loop, and the
     /// probe for the others.
     #[inline(always)]
-    fn get_hashed(&self, word: &[u8], key: WordKey, hash: u64) -> Option<(u32, Range<usize>)> {
+    fn get_hashed(&self, word: &[u8], key: WordKey, hash: u64) -> Option<(u32, T)> {
         let (at, bit) = self.maybe_bit(hash);
         if self.maybe.get(at)? & bit == 0 {
             return None;
@@ -1648,32 +1710,20 @@ impl Vocabulary {
     }
 
     #[inline(always)]
-    fn probe(&self, word: &[u8], key: WordKey, hash: u64) -> Option<(u32, Range<usize>)> {
-        let mask = self.prints.len().checked_sub(1)?;
-        let print = fingerprint(hash);
+    fn probe(&self, word: &[u8], key: WordKey, hash: u64) -> Option<(u32, T)> {
+        let mask = self.entries.len().checked_sub(1)?;
         let mut i = hash as usize & mask;
         loop {
-            match *self.prints.get(i)? {
-                0 => return None,
-                p if p == print => {
-                    let entry = self.entries.get(i)?;
-                    if entry.key == key && (key.is_whole() || self.long_word(i as u32) == word) {
-                        let (start, end) = entry.items;
-                        return Some((i as u32, start as usize..end as usize));
-                    }
-                }
-                _ => {}
+            let entry = self.entries.get(i)?;
+            if entry.len == 0 {
+                return None;
+            }
+            if entry.is(key) && (key.is_whole() || self.long_word(i as u32) == word) {
+                return Some((i as u32, entry.item));
             }
             i = (i + 1) & mask;
         }
     }
-}
-
-/// The 16 bits of a hash kept in [`Vocabulary::prints`]: bits that neither
-/// the slot (the low ones) nor [`Vocabulary::maybe`] (the top ones) tell;
-/// never 0, which marks an empty slot.
-fn fingerprint(hash: u64) -> u16 {
-    ((hash >> 24) as u16).max(1)
 }
 
 /// A word's length and its first and last bytes (8 of each, or fewer for a
@@ -1820,29 +1870,42 @@ impl PrefixLengths {
 }
 
 /// The masks of [`PrefixLengths`] by a key's first bytes (never 0: a folded
-/// word has no NUL byte), open-addressed with room for twice the keys.
+/// word has no NUL byte), open-addressed with room for twice the keys,
+/// behind a bit table that turns most words away without reading a slot:
+/// every word of every text asks, and a text's words are mostly not the
+/// start of any key.
 #[derive(Debug, Default)]
 struct LengthTable {
     /// A power of two of slots, each a key (0: empty) and its mask; none
     /// when there is no key.
     slots: Vec<(u32, u32)>,
+    /// One bit per value of the hash's top bits, about 16 per key.
+    maybe: Vec<u64>,
+    /// 64 minus log2 of the bits of `maybe`.
+    maybe_shift: u32,
 }
 
 impl LengthTable {
     fn with_room(keys: usize) -> LengthTable {
-        let len = if keys == 0 {
-            0
-        } else {
-            (2 * keys).next_power_of_two().max(16)
-        };
+        if keys == 0 {
+            return LengthTable::default();
+        }
+        let bits = (16 * keys).next_power_of_two().max(64);
         LengthTable {
-            slots: vec![(0, 0); len],
+            slots: vec![(0, 0); (2 * keys).next_power_of_two().max(16)],
+            maybe: vec![0; bits / 64],
+            maybe_shift: 64 - bits.trailing_zeros(),
         }
     }
 
     fn add(&mut self, key: u32, bit: u32) {
+        let hash = Self::hash(key);
         let mask = self.slots.len().wrapping_sub(1);
-        let mut i = Self::hash(key) & mask;
+        let mut i = (hash >> 32) as usize & mask;
+        let maybe = (hash >> self.maybe_shift) as usize;
+        if let Some(word) = self.maybe.get_mut(maybe >> 6) {
+            *word |= 1 << (maybe & 63);
+        }
         while let Some(slot) = self.slots.get_mut(i) {
             if slot.0 == 0 || slot.0 == key {
                 *slot = (key, slot.1 | bit);
@@ -1854,8 +1917,14 @@ impl LengthTable {
 
     #[inline]
     fn get(&self, key: u32) -> u32 {
+        let hash = Self::hash(key);
+        let maybe = (hash >> self.maybe_shift) as usize;
+        match self.maybe.get(maybe >> 6) {
+            Some(word) if word & (1 << (maybe & 63)) != 0 => {}
+            _ => return 0,
+        }
         let mask = self.slots.len().wrapping_sub(1);
-        let mut i = Self::hash(key) & mask;
+        let mut i = (hash >> 32) as usize & mask;
         while let Some(&(k, bits)) = self.slots.get(i) {
             if k == key {
                 return bits;
@@ -1868,8 +1937,8 @@ impl LengthTable {
         0
     }
 
-    fn hash(key: u32) -> usize {
-        (u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize
+    fn hash(key: u32) -> u64 {
+        u64::from(key).wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 }
 
@@ -2146,10 +2215,10 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
         // First the words' ids, and the words that start with a prefix.
         for (at, word) in folded.word_bytes().enumerate() {
             match group.vocabulary.get(word) {
-                Some((id, first)) => {
+                Some((id, starts)) => {
                     ids.push(id);
-                    if !first.is_empty() {
-                        starting.push((at, first));
+                    if !starts.is_none() {
+                        starting.push((at, starts));
                     }
                 }
                 None => ids.push(UNKNOWN),
@@ -2164,11 +2233,13 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
                     bit_len
                 };
                 for len in bit_len..=upto {
-                    let Some((_, uses)) = word.get(..len).and_then(|key| group.prefixes.get(key))
+                    let Some((_, (from, to))) =
+                        word.get(..len).and_then(|key| group.prefixes.get(key))
                     else {
                         continue;
                     };
-                    for &used in group.prefix_uses.get(uses).unwrap_or_default() {
+                    let uses = group.prefix_uses.get(from as usize..to as usize);
+                    for &used in uses.unwrap_or_default() {
                         match used {
                             PrefixUse::Pattern(p) => {
                                 let triggers = group.triggers.get(p).is_some_and(|r| !r.is_empty());
@@ -2181,8 +2252,16 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
             }
         }
         // Then the patterns that start with a word of the vocabulary.
-        for (at, first) in starting.drain(..) {
-            for &item in group.by_first.get(first).unwrap_or_default() {
+        for (at, starts) in starting.drain(..) {
+            let items = match &starts {
+                Starts::None => &[],
+                Starts::One(item) => std::slice::from_ref(item),
+                Starts::Many(from, to) => group
+                    .by_first
+                    .get(*from as usize..*to as usize)
+                    .unwrap_or_default(),
+            };
+            for &item in items {
                 let p = item.pattern as usize;
                 if marks.is_found(p) {
                     continue;
@@ -2599,24 +2678,29 @@ mod tests {
         let hash = |w: &str| word_hash(WordKey::of(w.as_bytes()), w.as_bytes());
         let h = hash("minusma");
         let long = "maintiendelapaixausahel";
-        let (mut v, ids) =
-            Vocabulary::with_hashes(&[("minusma", h), ("bamako", h), (long, hash(long))]);
+        let (mut v, ids) = Vocabulary::<(u32, u32)>::with_hashes(&[
+            ("minusma", h),
+            ("bamako", h),
+            (long, hash(long)),
+        ]);
         for (k, &id) in ids.iter().enumerate() {
-            v.set_items(id, k as u32..k as u32 + 1);
+            v.set_item(id, (k as u32, k as u32 + 1));
         }
         let get = |w: &str| v.get_hashed(w.as_bytes(), WordKey::of(w.as_bytes()), h);
-        assert_eq!(get("minusma"), Some((ids[0], 0..1)));
-        assert_eq!(get("bamako"), Some((ids[1], 1..2)));
+        assert_eq!(get("minusma"), Some((ids[0], (0, 1))));
+        assert_eq!(get("bamako"), Some((ids[1], (1, 2))));
         assert_eq!(get("gao"), None);
-        assert_eq!(v.get(long.as_bytes()), Some((ids[2], 2..3)));
+        assert_eq!(v.get(long.as_bytes()), Some((ids[2], (2, 3))));
         assert_eq!(v.get(b"maintiendelapaixausahem"), None);
         assert_eq!(v.get(b"casque"), None);
         assert_eq!(v.get(b""), None);
-        assert_eq!(Vocabulary::default().get(b"mali"), None);
+        assert_eq!(Vocabulary::<(u32, u32)>::default().get(b"mali"), None);
         // Long words that differ only between their first and last 8 bytes.
-        let (v, ids) = Vocabulary::new(["maintien-de-la-paix", "maintien-ee-la-paix"].into_iter());
-        assert_eq!(v.get(b"maintien-de-la-paix"), Some((ids[0], 0..0)));
-        assert_eq!(v.get(b"maintien-ee-la-paix"), Some((ids[1], 0..0)));
+        let (v, ids) = Vocabulary::<(u32, u32)>::new(
+            ["maintien-de-la-paix", "maintien-ee-la-paix"].into_iter(),
+        );
+        assert_eq!(v.get(b"maintien-de-la-paix"), Some((ids[0], (0, 0))));
+        assert_eq!(v.get(b"maintien-ee-la-paix"), Some((ids[1], (0, 0))));
         assert_eq!(v.get(b"maintien-fe-la-paix"), None);
     }
 
@@ -2629,17 +2713,17 @@ mod tests {
                 stem.repeat(1 + i % 5)
             })
             .collect();
-        let (v, ids) = Vocabulary::new(words.iter().map(String::as_str));
+        let (v, ids) = Vocabulary::<(u32, u32)>::new(words.iter().map(String::as_str));
         let mut distinct = ids.clone();
         distinct.sort_unstable();
         distinct.dedup();
         assert_eq!(distinct.len(), words.len());
         let id_of = |bytes: &[u8]| {
             let k = words.iter().position(|w| w.as_bytes() == bytes);
-            k.map(|k| (ids[k], 0..0))
+            k.map(|k| (ids[k], (0, 0)))
         };
         for (k, word) in words.iter().enumerate() {
-            assert_eq!(v.get(word.as_bytes()), Some((ids[k], 0..0)), "{word}");
+            assert_eq!(v.get(word.as_bytes()), Some((ids[k], (0, 0))), "{word}");
             let mut other = word.clone();
             other.push('x');
             assert_eq!(v.get(other.as_bytes()), None, "{other}");
