@@ -275,6 +275,51 @@ impl SecondTriggers {
     }
 }
 
+/// A rule that a pattern triggers, with the rule's second condition when
+/// it is one or two patterns of the pattern's group: then the marks the
+/// scan of the group has just set turn most rules triggered away, before
+/// anything of theirs is read.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    rule: u32,
+    /// Patterns of which one at least is found whenever the rule holds;
+    /// `[NONE, NONE]` for no condition, or one [`Matcher::match_in`] checks
+    /// later from [`SecondTriggers`].
+    second: [u32; 2],
+}
+
+impl Target {
+    const NONE: u32 = u32::MAX;
+
+    fn new(rule: usize, group: usize, second: &[Trigger]) -> Target {
+        let same_group = |t: &Trigger| match *t {
+            Trigger::Pattern { group: g, pattern } if g == group => Some(pattern as u32),
+            _ => None,
+        };
+        let mut inline = [Target::NONE; 2];
+        if second.len() <= 2 && second.iter().all(|t| same_group(t).is_some()) {
+            for (slot, t) in inline.iter_mut().zip(second) {
+                *slot = same_group(t).unwrap_or(Target::NONE);
+            }
+        }
+        Target {
+            rule: rule as u32,
+            second: inline,
+        }
+    }
+
+    /// Whether the rule may hold, by the marks of its group's patterns.
+    #[inline]
+    fn may_hold(&self, found: &[u8]) -> bool {
+        let is_found = |p: u32| found.get(p as usize).is_some_and(|&m| m != 0);
+        match self.second {
+            [Target::NONE, _] => true,
+            [a, Target::NONE] => is_found(a),
+            [a, b] => is_found(a) || is_found(b),
+        }
+    }
+}
+
 /// One rule's conditions as a tree over its terms.
 #[derive(Debug)]
 struct Compiled {
@@ -402,17 +447,26 @@ impl Starts {
     }
 }
 
-/// Lists of pattern ids in one allocation, for lookups by word id that
+/// Lists in one allocation, for lookups by id that
 /// stay in cache.
-#[derive(Debug, Default)]
-struct Csr {
+#[derive(Debug)]
+struct Csr<T> {
     /// `items[starts[i]..starts[i + 1]]` is list `i`.
     starts: Vec<u32>,
-    items: Vec<u32>,
+    items: Vec<T>,
 }
 
-impl Csr {
-    fn new(lists: Vec<Vec<u32>>) -> Csr {
+impl<T> Default for Csr<T> {
+    fn default() -> Self {
+        Csr {
+            starts: Vec::new(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<T> Csr<T> {
+    fn new(lists: Vec<Vec<T>>) -> Csr<T> {
         let mut starts = Vec::with_capacity(lists.len() + 1);
         let mut items = Vec::new();
         starts.push(0);
@@ -423,7 +477,7 @@ impl Csr {
         Csr { starts, items }
     }
 
-    fn get(&self, i: usize) -> Option<&[u32]> {
+    fn get(&self, i: usize) -> Option<&[T]> {
         let (&from, &to) = (self.starts.get(i)?, self.starts.get(i + 1)?);
         self.items.get(from as usize..to as usize)
     }
@@ -497,7 +551,7 @@ struct Group {
     patterns: Vec<Pattern>,
     /// For each pattern id, the rules it triggers (see
     /// [`Pattern::rules`]), in one allocation.
-    triggers: Csr,
+    triggers: Csr<Target>,
     regexes: Vec<Regex>,
     /// The regexes with no usable prefix, all run over every field at once.
     regex_set: Option<RegexSet>,
@@ -664,12 +718,8 @@ impl GroupBuilder {
             opts: self.opts,
             vocabulary,
             by_first,
-            triggers: Csr::new(
-                self.patterns
-                    .iter()
-                    .map(|p| p.rules.iter().map(|&r| r as u32).collect())
-                    .collect(),
-            ),
+            // Set by `Matcher::new`, which knows the rules' second conditions.
+            triggers: Csr::default(),
             prefixes,
             prefix_uses,
             prefix_lengths,
@@ -1018,19 +1068,27 @@ impl Matcher {
             });
         }
 
-        let groups = builders
+        let mut groups: Vec<Group> = builders
             .into_iter()
             .map(GroupBuilder::build)
             .collect::<Result<_, _>>()?;
         second_starts.push(second_items.len() as u32);
+        let second = SecondTriggers {
+            starts: second_starts,
+            items: second_items,
+        };
+        for (g, group) in groups.iter_mut().enumerate() {
+            let targets = group.patterns.iter().map(|p| {
+                let to = |&r: &usize| Target::new(r, g, second.get(r));
+                p.rules.iter().map(to).collect()
+            });
+            group.triggers = Csr::new(targets.collect());
+        }
         Ok(Matcher {
             rules,
             compiled,
             groups,
-            second: SecondTriggers {
-                starts: second_starts,
-                items: second_items,
-            },
+            second,
         })
     }
 
@@ -1094,8 +1152,9 @@ impl Matcher {
             let Some(gs) = gs else { continue };
             let group = &self.groups[g];
             for hit in gs.hits.iter().filter(|hit| hit.triggers) {
-                let rules = group.triggers.get(hit.pattern as usize).unwrap_or_default();
-                candidates.extend(rules.iter().map(|&r| r as usize));
+                let targets = group.triggers.get(hit.pattern as usize).unwrap_or_default();
+                let worth = targets.iter().filter(|t| t.may_hold(&gs.found));
+                candidates.extend(worth.map(|t| t.rule as usize));
             }
             for &(i, _) in &gs.regex {
                 candidates.extend(group.regex_rules[i].iter().copied());
@@ -1105,6 +1164,7 @@ impl Matcher {
         candidates.dedup();
         let ctx = Ctx { scope, doc, scan };
         let mut matches = Vec::new();
+        let mut terms = Vec::new();
         for r in candidates {
             if !scope.all && !scope.in_scope[r] {
                 continue;
@@ -1117,14 +1177,7 @@ impl Matcher {
             if !self.holds(&c.root, c, &ctx) {
                 continue;
             }
-            let mut terms = Vec::new();
-            self.supporting_terms(&c.root, c, &ctx, &mut terms);
-            terms.sort_unstable();
-            terms.dedup();
-            let hits = terms
-                .into_iter()
-                .flat_map(|t| self.hits(&c.terms[t], &ctx))
-                .collect();
+            let hits = self.rule_hits(c, &ctx, &mut terms);
             matches.push(RuleMatch { rule: r, hits });
         }
         matches
@@ -1154,16 +1207,11 @@ impl Matcher {
             scan,
         };
         let root = self.explain_node(&c.root, c, &ctx);
-        let mut hits = Vec::new();
-        if root.holds {
-            let mut terms = Vec::new();
-            self.supporting_terms(&c.root, c, &ctx, &mut terms);
-            terms.sort_unstable();
-            terms.dedup();
-            for t in terms {
-                hits.extend(self.hits(&c.terms[t], &ctx));
-            }
-        }
+        let hits = if root.holds {
+            self.rule_hits(c, &ctx, &mut Vec::new())
+        } else {
+            Vec::new()
+        };
         Some(Explanation {
             rule: spec.name.clone(),
             in_scope,
@@ -1181,11 +1229,10 @@ impl Matcher {
             NodeKind::Not(inner) => ("not", vec![explain(inner)], Vec::new()),
             NodeKind::Term(t) => {
                 let term = &c.terms[*t];
-                let hits = if self.term_holds(term, ctx) {
-                    self.hits(term, ctx)
-                } else {
-                    Vec::new()
-                };
+                let mut hits = Vec::new();
+                if self.term_holds(term, ctx) {
+                    self.hits(term, ctx, &mut hits);
+                }
                 ("term", Vec::new(), hits)
             }
             NodeKind::True => ("all", Vec::new(), Vec::new()),
@@ -1302,8 +1349,22 @@ impl Matcher {
     }
 
     /// The hits of a term that holds, one per field it was found in.
-    fn hits(&self, term: &TermDef, ctx: &Ctx<'_>) -> Vec<Hit> {
-        let mut hits = Vec::new();
+    /// The hits of a rule that holds: those of the terms that make it hold
+    /// (`terms`: a buffer to reuse), in the order written.
+    fn rule_hits(&self, c: &Compiled, ctx: &Ctx<'_>, terms: &mut Vec<usize>) -> Vec<Hit> {
+        terms.clear();
+        self.supporting_terms(&c.root, c, ctx, terms);
+        terms.sort_unstable();
+        terms.dedup();
+        let mut hits = Vec::with_capacity(terms.len());
+        for &t in terms.iter() {
+            self.hits(&c.terms[t], ctx, &mut hits);
+        }
+        hits
+    }
+
+    /// Appends the hits of a term that holds: one per field it is found in.
+    fn hits(&self, term: &TermDef, ctx: &Ctx<'_>, hits: &mut Vec<Hit>) {
         let mut push = |field: Field, span: Range<usize>| {
             let text = ctx.scan.text(field);
             let (snippet, highlight) = snippet(text, span);
@@ -1362,7 +1423,6 @@ impl Matcher {
                 }
             }
         }
-        hits
     }
 }
 
@@ -2242,7 +2302,7 @@ fn scan_group(group: &Group, texts: &[std::borrow::Cow<'_, str>; 5], scan: &mut 
                     for &used in uses.unwrap_or_default() {
                         match used {
                             PrefixUse::Pattern(p) => {
-                                let triggers = group.triggers.get(p).is_some_and(|r| !r.is_empty());
+                                let triggers = group.triggers.get(p).is_some_and(|t| !t.is_empty());
                                 marks.record(p, at, triggers);
                             }
                             PrefixUse::Regex(r) => regex_candidates.push(r),
