@@ -82,7 +82,11 @@ pub(crate) fn snippet(text: &str, hit: Range<usize>) -> (String, Range<usize>) {
     // else is copied by runs.
     let mut at = skip_whitespace(text, start, end);
     let mut run = at;
-    while let Some(&b) = bytes.get(at).filter(|_| at < end) {
+    loop {
+        at = skip_plain(bytes, at, end);
+        let Some(&b) = bytes.get(at).filter(|_| at < end) else {
+            break;
+        };
         if !MAY_START_WHITESPACE[usize::from(b)] {
             at += 1;
             continue;
@@ -201,6 +205,33 @@ const MAY_START_WHITESPACE: [bool; 256] = {
     table[0xE3] = true;
     table
 };
+
+/// The first byte from `at` that may start a whitespace char, eight bytes
+/// at a time: the first byte below `0x21` or the first lead byte of a
+/// multibyte char (`11xxxxxx`, a superset of those of
+/// [`MAY_START_WHITESPACE`]), or where fewer than eight bytes are left
+/// before `end`.
+fn skip_plain(bytes: &[u8], mut at: usize, end: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while at + 8 <= end {
+        let Some(chunk) = bytes.get(at..at + 8) else {
+            break;
+        };
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        // Below 0x21: the lowest byte flagged is one (a borrow only flags
+        // bytes above it); 11xxxxxx: the second top bit shifted onto the
+        // top one.
+        let low = x.wrapping_sub(0x21 * ONES) & !x;
+        let lead = x & (x << 1);
+        let stops = (low | lead) & HIGH;
+        if stops != 0 {
+            return at + (stops.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at
+}
 
 /// Whether a byte of UTF-8 is the first of a char.
 fn is_char_start(b: u8) -> bool {
@@ -466,6 +497,31 @@ mod tests {
             out.push('…');
         }
         (out, highlight)
+    }
+
+    #[test]
+    fn skip_plain_stops_where_the_byte_loop_would() {
+        // Every byte value at every place of a run of plain letters, from
+        // every start: the first byte below 0x21 or from 0xC0 up, or the
+        // last eight bytes, never passed.
+        for b in 0..=u8::MAX {
+            for place in 0..24 {
+                let mut bytes = vec![b'a'; 24];
+                bytes[place] = b;
+                for from in 0..24 {
+                    let got = skip_plain(&bytes, from, bytes.len());
+                    let stop = (from..bytes.len())
+                        .find(|&i| bytes[i] < 0x21 || bytes[i] >= 0xC0)
+                        .unwrap_or(bytes.len());
+                    let slow_from = bytes.len().saturating_sub(7).max(from);
+                    assert!(got <= stop, "{b:#x} at {place} from {from}: {got}");
+                    assert!(
+                        got == stop || got >= slow_from,
+                        "{b:#x} at {place} from {from}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
