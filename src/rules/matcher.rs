@@ -9,8 +9,10 @@
 //! article's fields are folded once per group and each word looked up once;
 //! the boolean structure of a rule is evaluated only for rules
 //! that one of the found terms belongs to (and the few that can hold with no
-//! term found, such as `source:rfi`). So the cost of an article grows with
-//! its length and its hits, hardly with the number of rules.
+//! term found, such as `source:rfi`), and only if a second term that it
+//! needs was found too ([`Target`]), from a flat copy of its tree ([`Op`]).
+//! So the cost of an article grows with its length and its hits, hardly
+//! with the number of rules.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -250,6 +252,10 @@ pub struct Matcher {
     compiled: Vec<Compiled>,
     groups: Vec<Group>,
     second: SecondTriggers,
+    /// Every rule's conditions laid out flat (see [`Op`]): rule `r`'s are
+    /// `programs[program_starts[r]..program_starts[r + 1]]`.
+    programs: Vec<Op>,
+    program_starts: Vec<u32>,
 }
 
 /// For each rule, a second condition (see [`necessary`]): patterns or
@@ -283,13 +289,14 @@ impl SecondTriggers {
 struct Target {
     rule: u32,
     /// Patterns of which one at least is found whenever the rule holds;
-    /// `[NONE, NONE]` for no condition, or one [`Matcher::match_in`] checks
-    /// later from [`SecondTriggers`].
+    /// `[NONE, NONE]` for a rule with no second condition, `[NONE, LATER]`
+    /// for one that [`Matcher::match_in`] checks from [`SecondTriggers`].
     second: [u32; 2],
 }
 
 impl Target {
     const NONE: u32 = u32::MAX;
+    const LATER: u32 = u32::MAX - 1;
 
     fn new(rule: usize, group: usize, second: &[Trigger]) -> Target {
         let same_group = |t: &Trigger| match *t {
@@ -301,6 +308,8 @@ impl Target {
             for (slot, t) in inline.iter_mut().zip(second) {
                 *slot = same_group(t).unwrap_or(Target::NONE);
             }
+        } else {
+            inline[1] = Target::LATER;
         }
         Target {
             rule: rule as u32,
@@ -317,6 +326,108 @@ impl Target {
             [a, Target::NONE] => is_found(a),
             [a, b] => is_found(a) || is_found(b),
         }
+    }
+
+    /// The rule as a candidate of [`Matcher::match_in`]: its number, and in
+    /// the low bit whether its second condition is known to hold.
+    fn candidate(&self) -> usize {
+        (self.rule as usize) << 1 | usize::from(self.second[1] != Target::LATER)
+    }
+}
+
+/// One node of a rule's conditions laid out flat, the nodes under it right
+/// after it: the rules an article triggers are evaluated from a few cache
+/// lines each, where their trees and terms are spread over the heap.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    /// Every node (`All`) or one (`Any`) from the next one up to `end` (an
+    /// index in the rule's program, past its last node) holds.
+    All {
+        end: u32,
+    },
+    Any {
+        end: u32,
+    },
+    /// The next node does not hold.
+    Not {
+        end: u32,
+    },
+    True,
+    /// A word or phrase term (`term`, in [`Compiled::terms`]), with what
+    /// its evaluation and hits need of its [`TermDef`] and [`Pattern`].
+    Words {
+        term: u32,
+        group: u32,
+        pattern: u32,
+        /// The pattern's first word, and its length in words.
+        first_word: u32,
+        words: u16,
+        fields: u8,
+    },
+    /// Any other term, read from its [`TermDef`].
+    Other {
+        term: u32,
+    },
+}
+
+impl Op {
+    /// The index of the node after this one and those under it, this one
+    /// being at `at`.
+    fn skip(self, at: usize) -> usize {
+        match self {
+            Op::All { end } | Op::Any { end } | Op::Not { end } => end as usize,
+            _ => at + 1,
+        }
+    }
+}
+
+/// Lays `node` out at the end of `out` (see [`Op`]); `start` is where the
+/// rule's program starts in `out`.
+fn flatten(node: &Node, terms: &[TermDef], groups: &[Group], start: usize, out: &mut Vec<Op>) {
+    let at = out.len();
+    let close = |out: &mut Vec<Op>, op: fn(u32) -> Op| {
+        let end = (out.len() - start) as u32;
+        out[at] = op(end);
+    };
+    match &node.kind {
+        NodeKind::All(items) | NodeKind::Any(items) => {
+            out.push(Op::True);
+            for n in items {
+                flatten(n, terms, groups, start, out);
+            }
+            if matches!(node.kind, NodeKind::All(_)) {
+                close(out, |end| Op::All { end });
+            } else {
+                close(out, |end| Op::Any { end });
+            }
+        }
+        NodeKind::Not(inner) => {
+            out.push(Op::True);
+            flatten(inner, terms, groups, start, out);
+            close(out, |end| Op::Not { end });
+        }
+        NodeKind::Term(t) => {
+            let term = &terms[*t];
+            let words = match term.kind {
+                Kind::Words { group, pattern } => groups
+                    .get(group)
+                    .and_then(|g| g.patterns.get(pattern))
+                    .map(|p| (group, pattern, p)),
+                _ => None,
+            };
+            out.push(match words {
+                Some((group, pattern, p)) if p.words <= usize::from(u16::MAX) => Op::Words {
+                    term: *t as u32,
+                    group: group as u32,
+                    pattern: pattern as u32,
+                    first_word: p.exact.first().copied().unwrap_or(u32::MAX),
+                    words: p.words as u16,
+                    fields: term.fields,
+                },
+                _ => Op::Other { term: *t as u32 },
+            });
+        }
+        NodeKind::True => out.push(Op::True),
     }
 }
 
@@ -1084,11 +1195,19 @@ impl Matcher {
             });
             group.triggers = Csr::new(targets.collect());
         }
+        let (mut programs, mut program_starts) = (Vec::new(), Vec::with_capacity(rules.len() + 1));
+        for c in &compiled {
+            program_starts.push(programs.len() as u32);
+            flatten(&c.root, &c.terms, &groups, programs.len(), &mut programs);
+        }
+        program_starts.push(programs.len() as u32);
         Ok(Matcher {
             rules,
             compiled,
             groups,
             second,
+            programs,
+            program_starts,
         })
     }
 
@@ -1147,40 +1266,174 @@ impl Matcher {
             return Vec::new();
         }
         let scan = Scan::new(self, &scope.groups, doc);
-        let mut candidates = scope.unconditional.clone();
+        // Rule numbers shifted left, the low bit set when the rule's second
+        // condition is known to hold (see `Target::candidate`).
+        let mut candidates: Vec<usize> = scope.unconditional.iter().map(|&r| r << 1).collect();
         for (g, gs) in scan.groups.iter().enumerate() {
             let Some(gs) = gs else { continue };
             let group = &self.groups[g];
             for hit in gs.hits.iter().filter(|hit| hit.triggers) {
                 let targets = group.triggers.get(hit.pattern as usize).unwrap_or_default();
                 let worth = targets.iter().filter(|t| t.may_hold(&gs.found));
-                candidates.extend(worth.map(|t| t.rule as usize));
+                candidates.extend(worth.map(Target::candidate));
             }
             for &(i, _) in &gs.regex {
-                candidates.extend(group.regex_rules[i].iter().copied());
+                candidates.extend(group.regex_rules[i].iter().map(|&r| r << 1));
             }
         }
+        // A rule triggered several times keeps one entry, with the low bit
+        // clear if any of them has it clear: its second condition is then
+        // checked below.
         candidates.sort_unstable();
-        candidates.dedup();
+        candidates.dedup_by_key(|c| *c >> 1);
         let ctx = Ctx { scope, doc, scan };
         let mut matches = Vec::new();
         let mut terms = Vec::new();
-        for r in candidates {
+        for candidate in candidates {
+            let r = candidate >> 1;
             if !scope.all && !scope.in_scope[r] {
                 continue;
             }
-            let second = self.second.get(r);
-            if !second.is_empty() && !second.iter().any(|&t| ctx.scan.triggered(t)) {
-                continue;
+            if candidate & 1 == 0 {
+                let second = self.second.get(r);
+                if !second.is_empty() && !second.iter().any(|&t| ctx.scan.triggered(t)) {
+                    continue;
+                }
             }
+            let program = self.program(r);
             let c = &self.compiled[r];
-            if !self.holds(&c.root, c, &ctx) {
+            let holds = self.runs(program, 0, c, &ctx);
+            debug_assert_eq!(holds, self.holds(&c.root, c, &ctx), "rule {r}");
+            if !holds {
                 continue;
             }
-            let hits = self.rule_hits(c, &ctx, &mut terms);
+            let hits = self.program_hits(program, c, &ctx, &mut terms);
+            debug_assert_eq!(hits, self.rule_hits(c, &ctx, &mut Vec::new()), "rule {r}");
             matches.push(RuleMatch { rule: r, hits });
         }
         matches
+    }
+
+    /// Rule `r`'s conditions laid out flat.
+    fn program(&self, r: usize) -> &[Op] {
+        match (self.program_starts.get(r), self.program_starts.get(r + 1)) {
+            (Some(&from), Some(&to)) => self.programs.get(from as usize..to as usize),
+            _ => None,
+        }
+        .unwrap_or_default()
+    }
+
+    /// Whether the node at `at` of `program` holds: [`Matcher::holds`] over
+    /// the flat layout. `c` is read only for terms other than words and
+    /// phrases.
+    fn runs(&self, program: &[Op], at: usize, c: &Compiled, ctx: &Ctx<'_>) -> bool {
+        let Some(&op) = program.get(at) else {
+            return false;
+        };
+        match op {
+            Op::All { end } => under(program, at, end).all(|n| self.runs(program, n, c, ctx)),
+            Op::Any { end } => under(program, at, end).any(|n| self.runs(program, n, c, ctx)),
+            Op::Not { .. } => !self.runs(program, at + 1, c, ctx),
+            Op::True => true,
+            Op::Words {
+                group,
+                pattern,
+                fields,
+                ..
+            } => ctx.scan.found(group as usize, pattern as usize) & fields != 0,
+            Op::Other { term } => c
+                .terms
+                .get(term as usize)
+                .is_some_and(|t| self.term_holds(t, ctx)),
+        }
+    }
+
+    /// [`Matcher::supporting_terms`] over the flat layout: the places in
+    /// `program` of the terms that make the node at `at` hold.
+    fn supporting(
+        &self,
+        program: &[Op],
+        at: usize,
+        c: &Compiled,
+        ctx: &Ctx<'_>,
+        out: &mut Vec<usize>,
+    ) {
+        let Some(&op) = program.get(at) else {
+            return;
+        };
+        match op {
+            Op::All { end } => {
+                for n in under(program, at, end) {
+                    self.supporting(program, n, c, ctx, out);
+                }
+            }
+            Op::Any { end } => {
+                for n in under(program, at, end) {
+                    if self.runs(program, n, c, ctx) {
+                        self.supporting(program, n, c, ctx, out);
+                    }
+                }
+            }
+            Op::Words { .. } | Op::Other { .. } => out.push(at),
+            Op::Not { .. } | Op::True => {}
+        }
+    }
+
+    /// [`Matcher::rule_hits`] over the flat layout (`places`: a buffer to
+    /// reuse): the hits of words and phrases from their nodes, the others'
+    /// from their [`TermDef`]s.
+    fn program_hits(
+        &self,
+        program: &[Op],
+        c: &Compiled,
+        ctx: &Ctx<'_>,
+        places: &mut Vec<usize>,
+    ) -> Vec<Hit> {
+        places.clear();
+        self.supporting(program, 0, c, ctx, places);
+        let term_of = |&at: &usize| match program.get(at) {
+            Some(Op::Words { term, .. } | Op::Other { term }) => *term,
+            _ => u32::MAX,
+        };
+        // In the order written, each term once.
+        places.sort_unstable_by_key(term_of);
+        places.dedup_by_key(|at| term_of(at));
+        let mut hits = Vec::with_capacity(places.len());
+        for &at in places.iter() {
+            match program.get(at) {
+                Some(&Op::Words {
+                    term,
+                    group,
+                    pattern,
+                    first_word,
+                    words,
+                    fields,
+                }) => {
+                    let Some(def) = c.terms.get(term as usize) else {
+                        continue;
+                    };
+                    for f in Field::TEXT {
+                        if fields & f.bit() != 0
+                            && let Some(span) = ctx.scan.first(
+                                group as usize,
+                                pattern as usize,
+                                (first_word, usize::from(words)),
+                                f,
+                            )
+                        {
+                            hits.push(hit(def, f, ctx.scan.text(f), span));
+                        }
+                    }
+                }
+                Some(&Op::Other { term }) => {
+                    if let Some(def) = c.terms.get(term as usize) {
+                        self.hits(def, ctx, &mut hits);
+                    }
+                }
+                _ => {}
+            }
+        }
+        hits
     }
 
     /// Why rule number `rule` does or does not match `doc`: every part of
@@ -1366,21 +1619,18 @@ impl Matcher {
     /// Appends the hits of a term that holds: one per field it is found in.
     fn hits(&self, term: &TermDef, ctx: &Ctx<'_>, hits: &mut Vec<Hit>) {
         let mut push = |field: Field, span: Range<usize>| {
-            let text = ctx.scan.text(field);
-            let (snippet, highlight) = snippet(text, span);
-            hits.push(Hit {
-                term: term.display.clone(),
-                field,
-                snippet,
-                highlight,
-            });
+            hits.push(hit(term, field, ctx.scan.text(field), span));
         };
         match &term.kind {
             Kind::Words { group, pattern } => {
+                let Some(p) = self.groups[*group].patterns.get(*pattern) else {
+                    return;
+                };
+                let first_word = p.exact.first().copied().unwrap_or(u32::MAX);
                 for f in Field::TEXT {
                     if term.wants(f)
                         && let Some(span) =
-                            ctx.scan.first(&self.groups[*group], *group, *pattern, f)
+                            ctx.scan.first(*group, *pattern, (first_word, p.words), f)
                     {
                         push(f, span);
                     }
@@ -1429,6 +1679,25 @@ impl Matcher {
 impl TermDef {
     fn wants(&self, field: Field) -> bool {
         self.fields & field.bit() != 0
+    }
+}
+
+/// The places of the nodes right under the node at `at` of `program`,
+/// whose nodes end at `end`.
+fn under(program: &[Op], at: usize, end: u32) -> impl Iterator<Item = usize> + '_ {
+    let end = (end as usize).min(program.len());
+    std::iter::successors(Some(at + 1), move |&n| program.get(n).map(|op| op.skip(n)))
+        .take_while(move |&n| n < end)
+}
+
+/// A hit of `term` at byte range `span` of `text`, the text of `field`.
+fn hit(term: &TermDef, field: Field, text: &str, span: Range<usize>) -> Hit {
+    let (snippet, highlight) = snippet(text, span);
+    Hit {
+        term: term.display.clone(),
+        field,
+        snippet,
+        highlight,
     }
 }
 
@@ -2073,22 +2342,28 @@ impl<'a> Scan<'a> {
 
     /// The original byte range of the first occurrence of a pattern in
     /// `field`.
-    fn first(&self, group: &Group, g: usize, pattern: usize, field: Field) -> Option<Range<usize>> {
+    /// `shape`: the pattern's first word (its id), and its length in words.
+    fn first(
+        &self,
+        g: usize,
+        pattern: usize,
+        shape: (u32, usize),
+        field: Field,
+    ) -> Option<Range<usize>> {
+        let (first_word, words) = shape;
         let gs = self.group(g)?;
         let folded = gs.folded(field)?;
-        let p = group.patterns.get(pattern)?;
         let first = match *gs.slots.get(pattern)? {
             // A quiet pattern (see `Marks::note`): one word, found by its id.
-            0 if gs.found.get(pattern)? & field.bit() != 0 => {
-                let word = *p.exact.first()?;
-                gs.ids(field)?.iter().position(|&id| id == word)?
+            0 if gs.found.get(pattern)? & field.bit() != 0 && first_word != u32::MAX => {
+                gs.ids(field)?.iter().position(|&id| id == first_word)?
             }
             slot => {
                 let hit = gs.hits.get(slot.checked_sub(1)? as usize)?;
                 hit.first.get(field as usize)?.checked_sub(1)? as usize
             }
         };
-        let last = first + p.words.checked_sub(1)?;
+        let last = first + words.checked_sub(1)?;
         Some(folded.span(first).start..folded.span(last).end)
     }
 
