@@ -370,6 +370,9 @@ enum Op {
     },
 }
 
+// A rule of a few terms in a cache line or two.
+const _: () = assert!(std::mem::size_of::<Op>() == 20);
+
 impl Op {
     /// The index of the node after this one and those under it, this one
     /// being at `at`.
