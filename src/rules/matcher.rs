@@ -7,12 +7,14 @@
 //! keys of its prefixes (and of the regular expressions that must start
 //! with one), and one `RegexSet` of its other regular expressions. An
 //! article's fields are folded once per group and each word looked up once;
-//! the boolean structure of a rule is evaluated only for rules
-//! that one of the found terms belongs to (and the few that can hold with no
-//! term found, such as `source:rfi`), and only if a second term that it
-//! needs was found too ([`Target`]), from a flat copy of its tree ([`Op`]).
-//! So the cost of an article grows with its length and its hits, hardly
-//! with the number of rules.
+//! a rule is triggered only by the patterns of its rarest necessary
+//! condition (`bamako`, not `le`, in `bamako AND le`), is turned away
+//! unless its next rarest holds too ([`Target`], [`SecondTriggers`]), and
+//! only then is its boolean structure evaluated, from a flat copy of its
+//! tree ([`Op`]). The few rules that can hold with no term found (such as
+//! `source:rfi`) are evaluated for every article. So the cost of an
+//! article grows with its length and its hits, hardly with the number of
+//! rules.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -283,8 +285,8 @@ impl SecondTriggers {
 
 /// A rule that a pattern triggers, with the rule's second condition when
 /// it is one or two patterns of the pattern's group: then the marks the
-/// scan of the group has just set turn most rules triggered away, before
-/// anything of theirs is read.
+/// scan of the article set turn most rules triggered away, before anything
+/// of theirs is read.
 #[derive(Debug, Clone, Copy)]
 struct Target {
     rule: u32,
@@ -340,8 +342,9 @@ impl Target {
 /// lines each, where their trees and terms are spread over the heap.
 #[derive(Debug, Clone, Copy)]
 enum Op {
-    /// Every node (`All`) or one (`Any`) from the next one up to `end` (an
-    /// index in the rule's program, past its last node) holds.
+    /// Every node (`All`) or one (`Any`) right under it holds: those from
+    /// the next one up to `end` (an index in the rule's program, past its
+    /// last node), each with the nodes under it.
     All {
         end: u32,
     },
@@ -561,8 +564,8 @@ impl Starts {
     }
 }
 
-/// Lists in one allocation, for lookups by id that
-/// stay in cache.
+/// Many lists, their items end to end in one `Vec`, looked up by index (a
+/// pattern id).
 #[derive(Debug)]
 struct Csr<T> {
     /// `items[starts[i]..starts[i + 1]]` is list `i`.
@@ -663,8 +666,9 @@ struct Group {
     prefix_lengths: PrefixLengths,
     /// Indexed by pattern id.
     patterns: Vec<Pattern>,
-    /// For each pattern id, the rules it triggers (see
-    /// [`Pattern::rules`]), in one allocation.
+    /// For each pattern id, the rules it triggers (see [`Pattern::rules`]),
+    /// each with its second condition when it can be read from the marks
+    /// ([`Target`]); filled by [`Matcher::new`], which knows those.
     triggers: Csr<Target>,
     regexes: Vec<Regex>,
     /// The regexes with no usable prefix, all run over every field at once.
@@ -1285,10 +1289,15 @@ impl Matcher {
             }
         }
         // A rule triggered several times keeps one entry, with the low bit
-        // clear if any of them has it clear: its second condition is then
-        // checked below.
+        // set if any of them has it: its second condition is per rule.
         candidates.sort_unstable();
-        candidates.dedup_by_key(|c| *c >> 1);
+        candidates.dedup_by(|later, kept| {
+            let same = *later >> 1 == *kept >> 1;
+            if same {
+                *kept |= *later & 1;
+            }
+            same
+        });
         let ctx = Ctx { scope, doc, scan };
         let mut matches = Vec::new();
         let mut terms = Vec::new();
@@ -1604,7 +1613,6 @@ impl Matcher {
         out
     }
 
-    /// The hits of a term that holds, one per field it was found in.
     /// The hits of a rule that holds: those of the terms that make it hold
     /// (`terms`: a buffer to reuse), in the order written.
     fn rule_hits(&self, c: &Compiled, ctx: &Ctx<'_>, terms: &mut Vec<usize>) -> Vec<Hit> {
@@ -1889,8 +1897,7 @@ struct Vocabulary<T> {
     /// 64 minus log2 of the bits of `maybe`.
     maybe_shift: u32,
     /// A power of two of slots, at least twice the words, so that probes
-    /// are short and always reach an empty slot (`len` 0: no word is
-    /// empty).
+    /// are short and always reach an empty slot.
     entries: Vec<VocabularyEntry<T>>,
     /// The bytes of the words longer than 16 bytes, end to end, to compare
     /// them whole; `long[k]` is the id of the k-th, and the end of its bytes.
@@ -1911,12 +1918,14 @@ impl<T> Default for Vocabulary<T> {
 }
 
 /// A [`WordKey`] laid out flat, so that the entry fills 32 bytes with an
-/// item of up to 12.
+/// item of up to 12, aligned on 32 so that it is always in one cache line.
 #[derive(Debug, Clone, Copy)]
+#[repr(align(32))]
 struct VocabularyEntry<T> {
     first: u64,
     last: u64,
-    len: u32,
+    /// The word's length plus one; 0 for an empty slot.
+    len_plus_one: u32,
     /// Kept by the owner of the vocabulary.
     item: T,
 }
@@ -1924,16 +1933,19 @@ struct VocabularyEntry<T> {
 impl<T> VocabularyEntry<T> {
     #[inline(always)]
     fn is(&self, key: WordKey) -> bool {
-        self.len == key.len && self.first == key.first && self.last == key.last
+        self.len_plus_one == key.len.wrapping_add(1)
+            && self.first == key.first
+            && self.last == key.last
     }
 }
 
-// An entry in half a cache line, never across two.
+// Half a cache line, never across two.
 const _: () = assert!(std::mem::size_of::<VocabularyEntry<Starts>>() == 32);
 const _: () = assert!(std::mem::size_of::<VocabularyEntry<(u32, u32)>>() == 32);
+const _: () = assert!(std::mem::align_of::<VocabularyEntry<Starts>>() == 32);
 
 impl<T: Copy + Default> Vocabulary<T> {
-    /// The `words` (distinct, none empty), and the id each was given.
+    /// The `words` (distinct), and the id each was given.
     fn new<'w>(words: impl ExactSizeIterator<Item = &'w str>) -> (Vocabulary<T>, Vec<u32>) {
         let hashed: Vec<(&str, u64)> = words
             .map(|w| (w, word_hash(WordKey::of(w.as_bytes()), w.as_bytes())))
@@ -1948,7 +1960,7 @@ impl<T: Copy + Default> Vocabulary<T> {
         let empty = VocabularyEntry {
             first: 0,
             last: 0,
-            len: 0,
+            len_plus_one: 0,
             item: T::default(),
         };
         let bits = (8 * words.len()).next_power_of_two().max(512);
@@ -1962,9 +1974,8 @@ impl<T: Copy + Default> Vocabulary<T> {
         let mask = slots - 1;
         let mut ids = Vec::with_capacity(words.len());
         for &(word, hash) in words {
-            debug_assert!(!word.is_empty(), "an empty word would mark its slot empty");
             let mut i = hash as usize & mask;
-            while v.entries[i].len != 0 {
+            while v.entries[i].len_plus_one != 0 {
                 i = (i + 1) & mask;
             }
             let key = WordKey::of(word.as_bytes());
@@ -1973,7 +1984,7 @@ impl<T: Copy + Default> Vocabulary<T> {
             v.entries[i] = VocabularyEntry {
                 first: key.first,
                 last: key.last,
-                len: key.len,
+                len_plus_one: key.len.wrapping_add(1),
                 item: T::default(),
             };
             if !key.is_whole() {
@@ -2047,7 +2058,7 @@ impl<T: Copy + Default> Vocabulary<T> {
         let mut i = hash as usize & mask;
         loop {
             let entry = self.entries.get(i)?;
-            if entry.len == 0 {
+            if entry.len_plus_one == 0 {
                 return None;
             }
             if entry.is(key) && (key.is_whole() || self.long_word(i as u32) == word) {
@@ -2151,8 +2162,8 @@ fn folded_multiply(a: u64, b: u64) -> u64 {
 /// [`PrefixLengths::LONGEST`]: that many bytes or more), for the keys of
 /// two or three bytes by their first two bytes, for the longer ones by
 /// their first four. Four bytes tell most words from most keys (`retrait*`
-/// from `revoir`, where two would not), so that most words cost a probe or
-/// two and no lookup; the others are looked up only at the lengths that
+/// from `revoir`, where two would not), so that most words cost a bit test
+/// or two and no lookup; the others are looked up only at the lengths that
 /// exist. A key of less than two bytes is never found (no prefix can be
 /// that short, see `query::check_words`).
 #[derive(Debug, Default)]
@@ -2345,6 +2356,7 @@ impl<'a> Scan<'a> {
 
     /// The original byte range of the first occurrence of a pattern in
     /// `field`.
+    ///
     /// `shape`: the pattern's first word (its id), and its length in words.
     fn first(
         &self,
@@ -3040,6 +3052,11 @@ mod tests {
         assert_eq!(v.get(b"maintien-de-la-paix"), Some((ids[0], (0, 0))));
         assert_eq!(v.get(b"maintien-ee-la-paix"), Some((ids[1], (0, 0))));
         assert_eq!(v.get(b"maintien-fe-la-paix"), None);
+        // No word is empty, but an empty one would not be an empty slot.
+        let (v, ids) = Vocabulary::<(u32, u32)>::new(["", "a"].into_iter());
+        assert_eq!(v.get(b""), Some((ids[0], (0, 0))));
+        assert_eq!(v.get(b"a"), Some((ids[1], (0, 0))));
+        assert_ne!(ids[0], ids[1]);
     }
 
     #[test]

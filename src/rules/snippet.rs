@@ -502,8 +502,8 @@ mod tests {
     #[test]
     fn skip_plain_stops_where_the_byte_loop_would() {
         // Every byte value at every place of a run of plain letters, from
-        // every start: the first byte below 0x21 or from 0xC0 up, or the
-        // last eight bytes, never passed.
+        // every start: the first byte below 0x21 or from 0xC0 up, never
+        // passed, or a stop anywhere in the last seven bytes.
         for b in 0..=u8::MAX {
             for place in 0..24 {
                 let mut bytes = vec![b'a'; 24];
