@@ -1314,13 +1314,10 @@ impl Matcher {
             }
             let program = self.program(r);
             let c = &self.compiled[r];
-            let holds = self.runs(program, 0, c, &ctx);
-            debug_assert_eq!(holds, self.holds(&c.root, c, &ctx), "rule {r}");
-            if !holds {
+            if !self.runs(program, 0, c, &ctx) {
                 continue;
             }
             let hits = self.program_hits(program, c, &ctx, &mut terms);
-            debug_assert_eq!(hits, self.rule_hits(c, &ctx, &mut Vec::new()), "rule {r}");
             matches.push(RuleMatch { rule: r, hits });
         }
         matches
@@ -1335,9 +1332,8 @@ impl Matcher {
         .unwrap_or_default()
     }
 
-    /// Whether the node at `at` of `program` holds: [`Matcher::holds`] over
-    /// the flat layout. `c` is read only for terms other than words and
-    /// phrases.
+    /// Whether the node at `at` of `program` (a rule's, see [`Op`]) holds.
+    /// `c` is read only for terms other than words and phrases.
     fn runs(&self, program: &[Op], at: usize, c: &Compiled, ctx: &Ctx<'_>) -> bool {
         let Some(&op) = program.get(at) else {
             return false;
@@ -1360,8 +1356,9 @@ impl Matcher {
         }
     }
 
-    /// [`Matcher::supporting_terms`] over the flat layout: the places in
-    /// `program` of the terms that make the node at `at` hold.
+    /// The places in `program` of the terms that make the node at `at`
+    /// hold: every branch of an "all", the holding branches of an "any",
+    /// nothing under a NOT.
     fn supporting(
         &self,
         program: &[Op],
@@ -1391,9 +1388,9 @@ impl Matcher {
         }
     }
 
-    /// [`Matcher::rule_hits`] over the flat layout (`places`: a buffer to
-    /// reuse): the hits of words and phrases from their nodes, the others'
-    /// from their [`TermDef`]s.
+    /// The hits of a rule that holds: those of the terms that make it hold,
+    /// in the order written (`places`: a buffer to reuse). Words and phrases
+    /// from their nodes, the other terms from their [`TermDef`]s.
     fn program_hits(
         &self,
         program: &[Op],
@@ -1472,8 +1469,11 @@ impl Matcher {
             scan,
         };
         let root = self.explain_node(&c.root, c, &ctx);
+        let program = self.program(rule);
+        // The tree explained and the flat copy `match_in` reads must agree.
+        debug_assert_eq!(root.holds, self.runs(program, 0, c, &ctx), "rule {rule}");
         let hits = if root.holds {
-            self.rule_hits(c, &ctx, &mut Vec::new())
+            self.program_hits(program, c, &ctx, &mut Vec::new())
         } else {
             Vec::new()
         };
@@ -1516,37 +1516,6 @@ impl Matcher {
             holds,
             hits,
             children,
-        }
-    }
-
-    fn holds(&self, node: &Node, c: &Compiled, ctx: &Ctx<'_>) -> bool {
-        match &node.kind {
-            NodeKind::All(items) => items.iter().all(|n| self.holds(n, c, ctx)),
-            NodeKind::Any(items) => items.iter().any(|n| self.holds(n, c, ctx)),
-            NodeKind::Not(inner) => !self.holds(inner, c, ctx),
-            NodeKind::Term(t) => self.term_holds(&c.terms[*t], ctx),
-            NodeKind::True => true,
-        }
-    }
-
-    /// The terms that make a holding `node` hold: every branch of an "all",
-    /// the holding branches of an "any", nothing under a NOT.
-    fn supporting_terms(&self, node: &Node, c: &Compiled, ctx: &Ctx<'_>, out: &mut Vec<usize>) {
-        match &node.kind {
-            NodeKind::All(items) => {
-                for n in items {
-                    self.supporting_terms(n, c, ctx, out);
-                }
-            }
-            NodeKind::Any(items) => {
-                for n in items {
-                    if self.holds(n, c, ctx) {
-                        self.supporting_terms(n, c, ctx, out);
-                    }
-                }
-            }
-            NodeKind::Term(t) => out.push(*t),
-            NodeKind::Not(_) | NodeKind::True => {}
         }
     }
 
@@ -1611,20 +1580,6 @@ impl Matcher {
             out.push((Field::Lang, ctx.doc.language));
         }
         out
-    }
-
-    /// The hits of a rule that holds: those of the terms that make it hold
-    /// (`terms`: a buffer to reuse), in the order written.
-    fn rule_hits(&self, c: &Compiled, ctx: &Ctx<'_>, terms: &mut Vec<usize>) -> Vec<Hit> {
-        terms.clear();
-        self.supporting_terms(&c.root, c, ctx, terms);
-        terms.sort_unstable();
-        terms.dedup();
-        let mut hits = Vec::with_capacity(terms.len());
-        for &t in terms.iter() {
-            self.hits(&c.terms[t], ctx, &mut hits);
-        }
-        hits
     }
 
     /// Appends the hits of a term that holds: one per field it is found in.
@@ -1876,6 +1831,49 @@ fn pooled_scan() -> Box<GroupScan> {
         .unwrap_or_default()
 }
 
+/// One bit per value of a hash's top bits, set for the keys of a table
+/// in front of which it stands: a key whose bit is clear is not in the
+/// table, and most lookups of keys that are not stop at one bit test, in
+/// a bit table small enough to stay in cache.
+#[derive(Debug, Default)]
+struct BitFilter {
+    words: Vec<u64>,
+    /// 64 minus log2 of the number of bits.
+    shift: u32,
+}
+
+impl BitFilter {
+    /// A filter with about `bits_per_key` bits for each of `keys` keys.
+    fn new(keys: usize, bits_per_key: usize) -> BitFilter {
+        let bits = (bits_per_key * keys).next_power_of_two().max(64);
+        BitFilter {
+            words: vec![0; bits / 64],
+            shift: 64 - bits.trailing_zeros(),
+        }
+    }
+
+    #[inline(always)]
+    fn place(&self, hash: u64) -> (usize, u64) {
+        let bit = (hash >> self.shift) as usize;
+        (bit >> 6, 1 << (bit & 63))
+    }
+
+    fn insert(&mut self, hash: u64) {
+        let (at, bit) = self.place(hash);
+        if let Some(word) = self.words.get_mut(at) {
+            *word |= bit;
+        }
+    }
+
+    /// Whether a key with this hash may be in the table; never for an empty
+    /// filter.
+    #[inline(always)]
+    fn may_hold(&self, hash: u64) -> bool {
+        let (at, bit) = self.place(hash);
+        self.words.get(at).is_some_and(|word| word & bit != 0)
+    }
+}
+
 /// The words of a group's patterns (or its prefixes), each with its id and
 /// an item of the owner's: what the scan needs to know of the patterns it
 /// starts ([`Starts`]), or the range of what a prefix means.
@@ -1890,12 +1888,9 @@ fn pooled_scan() -> Box<GroupScan> {
 /// the probe goes on past a slot of another word.
 #[derive(Debug)]
 struct Vocabulary<T> {
-    /// One bit per value of the hash's top bits, set for the words': about
-    /// 8 bits per word, so that most words of a text are turned away by
-    /// one bit test.
-    maybe: Vec<u64>,
-    /// 64 minus log2 of the bits of `maybe`.
-    maybe_shift: u32,
+    /// About 8 bits per word, so that most words of a text are turned away
+    /// by one bit test.
+    maybe: BitFilter,
     /// A power of two of slots, at least twice the words, so that probes
     /// are short and always reach an empty slot.
     entries: Vec<VocabularyEntry<T>>,
@@ -1908,8 +1903,7 @@ struct Vocabulary<T> {
 impl<T> Default for Vocabulary<T> {
     fn default() -> Self {
         Vocabulary {
-            maybe: Vec::new(),
-            maybe_shift: 0,
+            maybe: BitFilter::default(),
             entries: Vec::new(),
             long_bytes: Vec::new(),
             long: Vec::new(),
@@ -1963,10 +1957,8 @@ impl<T: Copy + Default> Vocabulary<T> {
             len_plus_one: 0,
             item: T::default(),
         };
-        let bits = (8 * words.len()).next_power_of_two().max(512);
         let mut v = Vocabulary {
-            maybe: vec![0; bits / 64],
-            maybe_shift: 64 - bits.trailing_zeros(),
+            maybe: BitFilter::new(words.len().max(64), 8),
             entries: vec![empty; slots],
             long_bytes: Vec::new(),
             long: Vec::new(),
@@ -1979,8 +1971,7 @@ impl<T: Copy + Default> Vocabulary<T> {
                 i = (i + 1) & mask;
             }
             let key = WordKey::of(word.as_bytes());
-            let (at, bit) = v.maybe_bit(hash);
-            v.maybe[at] |= bit;
+            v.maybe.insert(hash);
             v.entries[i] = VocabularyEntry {
                 first: key.first,
                 last: key.last,
@@ -2006,11 +1997,6 @@ impl<T: Copy + Default> Vocabulary<T> {
             *end = v.long_bytes.len();
         }
         (v, ids)
-    }
-
-    fn maybe_bit(&self, hash: u64) -> (usize, u64) {
-        let bit = (hash >> self.maybe_shift) as usize;
-        (bit >> 6, 1 << (bit & 63))
     }
 
     /// Sets the item of word `id`.
@@ -2045,8 +2031,7 @@ impl<T: Copy + Default> Vocabulary<T> {
     /// probe for the others.
     #[inline(always)]
     fn get_hashed(&self, word: &[u8], key: WordKey, hash: u64) -> Option<(u32, T)> {
-        let (at, bit) = self.maybe_bit(hash);
-        if self.maybe.get(at)? & bit == 0 {
+        if !self.maybe.may_hold(hash) {
             return None;
         }
         self.probe(word, key, hash)
@@ -2222,10 +2207,8 @@ struct LengthTable {
     /// A power of two of slots, each a key (0: empty) and its mask; none
     /// when there is no key.
     slots: Vec<(u32, u32)>,
-    /// One bit per value of the hash's top bits, about 16 per key.
-    maybe: Vec<u64>,
-    /// 64 minus log2 of the bits of `maybe`.
-    maybe_shift: u32,
+    /// About 16 bits per key.
+    maybe: BitFilter,
 }
 
 impl LengthTable {
@@ -2233,11 +2216,9 @@ impl LengthTable {
         if keys == 0 {
             return LengthTable::default();
         }
-        let bits = (16 * keys).next_power_of_two().max(64);
         LengthTable {
             slots: vec![(0, 0); (2 * keys).next_power_of_two().max(16)],
-            maybe: vec![0; bits / 64],
-            maybe_shift: 64 - bits.trailing_zeros(),
+            maybe: BitFilter::new(keys, 16),
         }
     }
 
@@ -2245,10 +2226,7 @@ impl LengthTable {
         let hash = Self::hash(key);
         let mask = self.slots.len().wrapping_sub(1);
         let mut i = (hash >> 32) as usize & mask;
-        let maybe = (hash >> self.maybe_shift) as usize;
-        if let Some(word) = self.maybe.get_mut(maybe >> 6) {
-            *word |= 1 << (maybe & 63);
-        }
+        self.maybe.insert(hash);
         while let Some(slot) = self.slots.get_mut(i) {
             if slot.0 == 0 || slot.0 == key {
                 *slot = (key, slot.1 | bit);
@@ -2261,10 +2239,8 @@ impl LengthTable {
     #[inline]
     fn get(&self, key: u32) -> u32 {
         let hash = Self::hash(key);
-        let maybe = (hash >> self.maybe_shift) as usize;
-        match self.maybe.get(maybe >> 6) {
-            Some(word) if word & (1 << (maybe & 63)) != 0 => {}
-            _ => return 0,
+        if !self.maybe.may_hold(hash) {
+            return 0;
         }
         let mask = self.slots.len().wrapping_sub(1);
         let mut i = (hash >> 32) as usize & mask;
